@@ -1,0 +1,402 @@
+/// @file host_backend.hpp
+/// @brief A CPU "device" with its own memory, fences and an in-order work queue.
+///
+/// The host backend keeps device memory apart from the host view wherever a real GPU would:
+/// - `placement::device` (or `options::force_staging`): host access goes through a staging area,
+///   and `flush`/`invalidate` are copies queued on the device's worker thread, with fences;
+/// - `coherence::explicit_flush` (with `options::simulate_non_coherent`, the default): host writes
+///   reach the device copy only through `flush`, device writes reach the host only through
+///   `invalidate`, both rounded to `options::non_coherent_atom` like Vulkan — a missing flush
+///   makes a test fail exactly as it would on non-coherent hardware;
+/// - everything else is zero-copy: the host view is the device memory.
+/// Device work (`dispatch`, `copy`, staging copies) runs in submission order on one worker thread;
+/// a fence completes when its work has run. No GPU headers are involved.
+///
+/// @code
+/// unibuf::host_backend dev;
+/// unibuf::device_buffer<int, unibuf::host_backend> b(dev, 256);
+/// b.fill(7);                       // host_only (staging area)
+/// unibuf::host_kernel twice = [](const unibuf::host_invocation& in) {
+///     auto v = in.as<int>(0); for (auto& x : v) x *= 2; };
+/// unibuf::dispatch(dev, twice, {1}, {}, unibuf::bind(b));   // staged copy, then the kernel
+/// auto v = b.to_vector();          // waits, copies back: all 14
+/// @endcode
+#pragma once
+
+#include "../../dispatch.hpp"
+#include "../../error.hpp"
+#include "../common.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace unibuf {
+
+/// @brief What a host kernel receives: its bound device memory, the group count, push constants.
+struct host_invocation {
+    dispatch_size groups;
+    std::span<const std::span<std::byte>> buffers;  ///< device memory of each binding, in order
+    std::span<const std::byte> push;
+
+    /// @brief Binding `i` viewed as elements of `T`.
+    template <class T>
+    [[nodiscard]] std::span<T> as(std::size_t i) const {
+        auto b = buffers[i];
+        return {reinterpret_cast<T*>(b.data()), b.size() / sizeof(T)};
+    }
+    /// @brief The push constants as a `P`.
+    template <class P>
+    [[nodiscard]] P params() const {
+        P p{};
+        std::memcpy(&p, push.data(), std::min(sizeof(P), push.size()));
+        return p;
+    }
+};
+
+/// @brief A kernel of the host backend: any callable over a `host_invocation`.
+using host_kernel = std::function<void(const host_invocation&)>;
+
+/// @brief The CPU backend (see the file comment). Thread-safe: allocate, submit and wait from any thread.
+class host_backend {
+public:
+    /// @brief Behaviour switches, mostly for tests.
+    struct options {
+        bool simulate_non_coherent = true;  ///< explicit_flush memory gets a separate host copy
+        std::uint64_t non_coherent_atom = 64;  ///< flush/invalidate rounding, as Vulkan's nonCoherentAtomSize
+        std::uint64_t min_storage_offset_alignment = 16;
+        std::uint64_t memory_limit = std::uint64_t{4} << 30;  ///< total device bytes before out_of_memory
+        bool force_staging = false;  ///< every placement staged (exercises the staging path)
+    };
+
+    /// @brief A point on the backend's timeline; complete when the work submitted as `value` ran.
+    struct fence {
+        std::uint64_t value = 0;  ///< 0: nothing to wait for
+        friend bool operator==(const fence&, const fence&) = default;
+    };
+
+    /// @brief One allocation: device memory plus, where the device copy is not the host view,
+    /// a host copy (staging area or non-coherent cache). Move-only; returns its bytes to the backend.
+    class allocation {
+    public:
+        allocation() = default;
+        allocation(allocation&& o) noexcept
+            : owner_(std::exchange(o.owner_, nullptr)), size_(std::exchange(o.size_, 0)),
+              reserved_(std::exchange(o.reserved_, 0)), device_(std::move(o.device_)), shadow_(std::move(o.shadow_)), report_(std::move(o.report_)),
+              staged_(o.staged_), non_coherent_(o.non_coherent_) {}
+        allocation& operator=(allocation&& o) noexcept {
+            if (this != &o) {
+                release();
+                owner_ = std::exchange(o.owner_, nullptr);
+                size_ = std::exchange(o.size_, 0);
+                reserved_ = std::exchange(o.reserved_, 0);
+                device_ = std::move(o.device_);
+                shadow_ = std::move(o.shadow_);
+                report_ = std::move(o.report_);
+                staged_ = o.staged_;
+                non_coherent_ = o.non_coherent_;
+            }
+            return *this;
+        }
+        allocation(const allocation&) = delete;
+        allocation& operator=(const allocation&) = delete;
+        ~allocation() { release(); }
+
+        /// @brief The host view: device memory when zero-copy, else the host copy.
+        [[nodiscard]] std::byte* host_data() const noexcept { return shadow_ ? shadow_.get() : device_.get(); }
+        /// @brief The device copy (what kernels see).
+        [[nodiscard]] std::byte* device_data() const noexcept { return device_.get(); }
+        [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
+        [[nodiscard]] const allocation_report& report() const noexcept { return report_; }
+        [[nodiscard]] bool staged() const noexcept { return staged_; }
+        [[nodiscard]] bool non_coherent() const noexcept { return non_coherent_; }
+        [[nodiscard]] explicit operator bool() const noexcept { return device_ != nullptr; }
+
+    private:
+        friend class host_backend;
+        void release() noexcept {
+            if (owner_ != nullptr) owner_->in_use_.fetch_sub(reserved_, std::memory_order_relaxed);
+            owner_ = nullptr;
+            device_.reset();
+            shadow_.reset();
+        }
+        host_backend* owner_ = nullptr;
+        std::uint64_t size_ = 0;
+        std::uint64_t reserved_ = 0;  ///< bytes counted against options::memory_limit
+        std::unique_ptr<std::byte[]> device_;
+        std::unique_ptr<std::byte[]> shadow_;
+        allocation_report report_;
+        bool staged_ = false;
+        bool non_coherent_ = false;
+    };
+
+    host_backend() : host_backend(options{}) {}
+    explicit host_backend(options opt) : opt_(opt), worker_([this] { run(); }) {}
+    host_backend(const host_backend&) = delete;
+    host_backend& operator=(const host_backend&) = delete;
+    /// @brief Drains the queue and stops the worker.
+    ~host_backend() {
+        {
+            std::lock_guard lk(m_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        worker_.join();
+    }
+
+    [[nodiscard]] std::string_view name() const noexcept { return "host"; }
+    [[nodiscard]] const options& config() const noexcept { return opt_; }
+    [[nodiscard]] device_limits limits() const noexcept {
+        device_limits l;
+        l.non_coherent_atom = opt_.non_coherent_atom;
+        l.min_storage_offset_alignment = opt_.min_storage_offset_alignment;
+        l.max_allocation_size = opt_.memory_limit;
+        return l;
+    }
+    /// @brief Device bytes currently allocated (host copies included).
+    [[nodiscard]] std::uint64_t bytes_in_use() const noexcept { return in_use_.load(std::memory_order_relaxed); }
+
+    /// @brief The placement decision for `req`, as a pure function of the request and the options.
+    [[nodiscard]] allocation_report decide(const memory_request& req) const {
+        allocation_report r;
+        r.requested = req.placement;
+        r.memory_type = -1;
+        const bool staged = req.placement == placement_kind::device || opt_.force_staging;
+        if (staged) {
+            r.chosen = placement_kind::device;
+            r.zero_copy = false;
+            r.reason = req.placement == placement_kind::device
+                           ? "device placement: separate device memory, host access through a staging area"
+                           : "staged: the device copy is separate and the host view is a staging area";
+            if (opt_.force_staging && req.placement != placement_kind::device)
+                r.fallbacks.push_back("forced staging (host_backend::options::force_staging) instead of " +
+                                      std::string(to_string(req.placement)));
+        } else {
+            r.chosen = req.placement == placement_kind::automatic ? placement_kind::host : req.placement;
+            r.zero_copy = true;
+            r.host_coherent = !(req.explicit_flush && opt_.simulate_non_coherent);
+            r.reason = r.host_coherent ? "zero-copy: the host view is the device memory"
+                                       : "zero-copy, non-coherent simulation: flush/invalidate move bytes "
+                                         "between the host cache and device memory";
+            if (req.placement == placement_kind::automatic)
+                r.reason += " (automatic: all memory of the host backend is host memory)";
+        }
+        return r;
+    }
+
+    /// @brief Allocates for `req`. @throws std::system_error out_of_memory / invalid_argument
+    [[nodiscard]] allocation allocate(const memory_request& req) {
+        std::error_code ec;
+        std::string why;
+        allocation a = allocate_impl(req, ec, why);
+        if (ec) throw_error(static_cast<errc>(ec.value()), why);
+        return a;
+    }
+    /// @brief Allocates for `req`; an empty allocation and `ec` on failure.
+    [[nodiscard]] allocation try_allocate(const memory_request& req, std::error_code& ec) {
+        std::string why;
+        return allocate_impl(req, ec, why);
+    }
+
+    /// @brief Host writes in `[off, off+n)` to the device: no-op (coherent), a copy of the
+    /// atom-rounded range (non-coherent), or a queued staging copy (staged, returns its fence).
+    fence flush(allocation& a, std::uint64_t off, std::uint64_t n) {
+        check(a, off, n, "flush");
+        if (a.staged_) {
+            std::byte* src = a.shadow_.get() + off;
+            std::byte* dst = a.device_.get() + off;
+            return submit([=] { std::memcpy(dst, src, n); });
+        }
+        if (a.non_coherent_) {
+            auto [b, e] = round(a, off, n);
+            std::memcpy(a.device_.get() + b, a.shadow_.get() + b, e - b);
+        }
+        return {};
+    }
+
+    /// @brief Device writes in `[off, off+n)` to the host: no-op, atom-rounded copy, or a queued
+    /// staging copy that is waited for (bounded). @throws std::system_error timeout
+    void invalidate(allocation& a, std::uint64_t off, std::uint64_t n) {
+        check(a, off, n, "invalidate");
+        if (a.staged_) {
+            std::byte* src = a.device_.get() + off;
+            std::byte* dst = a.shadow_.get() + off;
+            fence f = submit([=] { std::memcpy(dst, src, n); });
+            if (!wait(f, default_wait_timeout))
+                throw_error(errc::timeout, "unibuf: host_backend: staging copy back to the host timed out");
+            return;
+        }
+        if (a.non_coherent_) {
+            auto [b, e] = round(a, off, n);
+            std::memcpy(a.shadow_.get() + b, a.device_.get() + b, e - b);
+        }
+    }
+
+    /// @brief Queues a device-side copy between device memories.
+    fence copy(allocation& src, std::uint64_t src_off, allocation& dst, std::uint64_t dst_off, std::uint64_t n) {
+        check(src, src_off, n, "copy source");
+        check(dst, dst_off, n, "copy destination");
+        std::byte* s = src.device_.get() + src_off;
+        std::byte* d = dst.device_.get() + dst_off;
+        return submit([=] { std::memmove(d, s, n); });
+    }
+
+    /// @brief Queues `k` over the bound device memory. Work runs in submission order, so the
+    /// fences in `after` (earlier submissions) are already satisfied.
+    fence dispatch(const host_kernel& k, dispatch_size groups, std::span<const bound_range<host_backend>> ranges,
+                   std::span<const std::byte> push, std::span<const fence> after) {
+        (void)after;
+        std::vector<std::span<std::byte>> bufs;
+        bufs.reserve(ranges.size());
+        for (const auto& r : ranges) {
+            check(*r.allocation, r.offset, r.size, "dispatch binding");
+            bufs.emplace_back(r.allocation->device_.get() + r.offset, r.size);
+        }
+        std::vector<std::byte> pc(push.begin(), push.end());
+        return submit([k, groups, bufs = std::move(bufs), pc = std::move(pc)] {
+            k(host_invocation{groups, bufs, pc});
+        });
+    }
+
+    /// @brief Queues arbitrary device work (a CPU function); returns its fence.
+    fence submit(std::function<void()> work) {
+        std::uint64_t v = 0;
+        {
+            std::lock_guard lk(m_);
+            v = ++submitted_;
+            queue_.push_back(std::move(work));
+        }
+        cv_.notify_all();
+        return fence{v};
+    }
+
+    /// @brief True when the work of `f` has run.
+    [[nodiscard]] bool is_complete(const fence& f) const noexcept {
+        return f.value <= completed_.load(std::memory_order_acquire);
+    }
+    /// @brief Waits up to `timeout` for `f`; false on timeout.
+    [[nodiscard]] bool wait(const fence& f, std::chrono::nanoseconds timeout) const {
+        if (is_complete(f)) return true;
+        std::unique_lock lk(m_);
+        return done_cv_.wait_for(lk, timeout, [&] { return is_complete(f); });
+    }
+    /// @brief Waits for all submitted work (bounded); false on timeout.
+    [[nodiscard]] bool wait_idle(std::chrono::nanoseconds timeout = default_wait_timeout) const {
+        fence f;
+        {
+            std::lock_guard lk(m_);
+            f.value = submitted_;
+        }
+        return wait(f, timeout);
+    }
+    /// @brief The first error a device job threw, if any (device jobs never throw into the caller).
+    [[nodiscard]] std::string device_error() const {
+        std::lock_guard lk(m_);
+        return device_error_;
+    }
+
+private:
+    allocation allocate_impl(const memory_request& req, std::error_code& ec, std::string& why) {
+        ec.clear();
+        allocation a;
+        if (req.size_bytes == 0) {
+            ec = errc::invalid_argument;
+            why = "unibuf: host_backend: an allocation of 0 bytes was requested; buffers need at least one element";
+            return a;
+        }
+        a.report_ = decide(req);
+        a.staged_ = !a.report_.zero_copy;
+        a.non_coherent_ = !a.report_.host_coherent;
+        const bool two = a.staged_ || a.non_coherent_;
+        const std::uint64_t need = two ? 2 * req.size_bytes : req.size_bytes;
+        std::uint64_t cur = in_use_.load(std::memory_order_relaxed);
+        do {
+            if (need > opt_.memory_limit || cur > opt_.memory_limit - need) {
+                ec = errc::out_of_memory;
+                why = "unibuf: host_backend: out of device memory: asked for " + std::to_string(need) +
+                      " bytes, " + std::to_string(opt_.memory_limit - std::min(cur, opt_.memory_limit)) +
+                      " of " + std::to_string(opt_.memory_limit) + " bytes free (options::memory_limit)";
+                return allocation{};
+            }
+        } while (!in_use_.compare_exchange_weak(cur, cur + need, std::memory_order_relaxed));
+        a.owner_ = this;
+        a.reserved_ = need;
+        a.size_ = req.size_bytes;
+        a.device_.reset(new (std::nothrow) std::byte[req.size_bytes]());
+        if (two) a.shadow_.reset(new (std::nothrow) std::byte[req.size_bytes]());
+        if (!a.device_ || (two && !a.shadow_)) {
+            ec = errc::out_of_memory;
+            why = "unibuf: host_backend: the system could not provide " + std::to_string(need) + " bytes";
+            return allocation{};  // `a` returns its reservation on destruction
+        }
+        return a;
+    }
+
+    static void check(const allocation& a, std::uint64_t off, std::uint64_t n, const char* what) {
+        if (!a || off > a.size_ || n > a.size_ - off)
+            throw_error(errc::out_of_range, std::string("unibuf: host_backend: ") + what + " of " +
+                                                std::to_string(n) + " bytes at offset " + std::to_string(off) +
+                                                " in an allocation of " + std::to_string(a.size_) + " bytes");
+    }
+
+    [[nodiscard]] std::pair<std::uint64_t, std::uint64_t> round(const allocation& a, std::uint64_t off,
+                                                                std::uint64_t n) const noexcept {
+        const std::uint64_t atom = std::max<std::uint64_t>(1, opt_.non_coherent_atom);
+        const std::uint64_t b = off / atom * atom;
+        const std::uint64_t e = std::min(a.size_, (off + n + atom - 1) / atom * atom);
+        return {b, e};
+    }
+
+    void run() {
+        for (;;) {
+            std::function<void()> job;
+            {
+                std::unique_lock lk(m_);
+                cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+                if (queue_.empty()) return;  // stop_ and drained
+                job = std::move(queue_.front());
+                queue_.pop_front();
+            }
+#if UNIBUF_EXCEPTIONS
+            try {
+                job();
+            } catch (const std::exception& e) {
+                std::lock_guard lk(m_);
+                if (device_error_.empty()) device_error_ = e.what();
+            }
+#else
+            job();
+#endif
+            {
+                std::lock_guard lk(m_);
+                completed_.fetch_add(1, std::memory_order_release);
+            }
+            done_cv_.notify_all();
+        }
+    }
+
+    options opt_;
+    std::atomic<std::uint64_t> in_use_{0};
+    mutable std::mutex m_;
+    std::condition_variable cv_;
+    mutable std::condition_variable done_cv_;
+    std::deque<std::function<void()>> queue_;
+    std::uint64_t submitted_ = 0;
+    std::atomic<std::uint64_t> completed_{0};
+    std::string device_error_;
+    bool stop_ = false;
+    std::thread worker_;  // last: starts after every member above is constructed, joins first
+};
+
+} // namespace unibuf

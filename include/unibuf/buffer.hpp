@@ -1,0 +1,547 @@
+/// @file buffer.hpp
+/// @brief `basic_buffer`: one typed buffer whose behaviour is composed from four policies.
+///
+/// @code
+/// unibuf::host_backend dev;
+/// unibuf::basic_buffer<float, unibuf::host_backend,
+///                      unibuf::access::write_only, unibuf::coherence::write_combined> up(dev, 1024);
+/// auto v = up.view();      // write_only_view<float>: v[i] = x compiles, float x = v[i] does not
+/// v[0] = 1.0f;
+/// unibuf::shared_buffer<float, unibuf::host_backend> s(dev, 1024);   // read_write, lazy
+/// s.fill(0.5f);            // host_only; the next device use flushes/copies first
+/// @endcode
+#pragma once
+
+#include "backend/common.hpp"
+#include "concepts.hpp"
+#include "detail/policy_set.hpp"
+#include "error.hpp"
+#include "state.hpp"
+#include "view.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace unibuf {
+
+/// @brief How a pool (or any owner of a larger allocation) takes a slice back.
+struct slice_release {
+    void (*fn)(void* ctx, std::uint64_t handle) noexcept = nullptr;
+    void* ctx = nullptr;
+    std::uint64_t handle = 0;
+};
+
+/// @brief Tag selecting the constructor that places a buffer in a slice of another allocation.
+struct in_slice_t {
+    explicit in_slice_t() = default;
+};
+/// @brief Tag value for the slice constructor (used by `buffer_pool`).
+inline constexpr in_slice_t in_slice{};
+
+namespace detail {
+template <class T, class Set>
+struct buffer_rules {
+    using A = typename Set::access;
+    using C = typename Set::coherence;
+    using P = typename Set::placement;
+    using S = typename Set::sync;
+
+    static_assert(BufferElement<T>,
+                  "unibuf: a buffer's element type must be a trivially copyable, non-const, non-volatile "
+                  "object type: its bytes are mapped, flushed and copied as raw memory (rule R1)");
+    static_assert(!(C::uncached && A::host_read),
+                  "unibuf: coherence::write_combined memory must never be read by the host (uncached "
+                  "reads run at ~0.03 GB/s); use access::write_only, or coherence::coherent to read "
+                  "(rule R4)");
+    static_assert(!(P::kind == placement_kind::device && S::kind == sync_kind::none),
+                  "unibuf: placement::device has no host mapping: host access is a staging copy that "
+                  "must be ordered after device work; use sync::fenced or sync::lazy (rule R5)");
+    static_assert(!(P::kind == placement_kind::device && (C::requires_flush || C::uncached)),
+                  "unibuf: placement::device has no host mapping whose coherence could be chosen; use "
+                  "coherence::coherent (the default) with it (rule R6)");
+};
+} // namespace detail
+
+/// @brief A typed buffer on backend `B` whose policies are given in any order.
+///
+/// Missing categories take `default_policies` (read_write, coherent, automatic, fenced).
+/// Move-only; owns its allocation (or a pool slice) and releases it on destruction after
+/// waiting for its last device use. Host views follow the access policy; copies, flushes and
+/// waits are named calls, except under `sync::lazy`, which performs them on access.
+///
+/// @tparam T element type (trivially copyable)
+/// @tparam B backend type (`Backend` concept)
+/// @tparam Policies up to one access, coherence, placement and sync policy
+/// @throws std::system_error (unibuf::errc) from the constructor when allocation fails
+template <class T, Backend B, class... Policies>
+class basic_buffer : detail::buffer_rules<T, policy_set<Policies...>> {
+    using set = policy_set<Policies...>;
+
+public:
+    using value_type = T;
+    using backend_type = B;
+    using allocation_type = typename B::allocation;
+    using fence_type = typename B::fence;
+    using access_policy = typename set::access;
+    using coherence_policy = typename set::coherence;
+    using placement_policy = typename set::placement;
+    using sync_policy = typename set::sync;
+
+    static constexpr bool host_readable = access_policy::host_read;
+    static constexpr bool host_writable = access_policy::host_write;
+    static constexpr bool host_viewable = placement_policy::host_pointer;
+    static constexpr sync_kind sync = sync_policy::kind;
+
+    /// @brief The backend request these policies make for `count` elements.
+    [[nodiscard]] static constexpr memory_request request_for(std::size_t count) noexcept {
+        return memory_request_for<set>(static_cast<std::uint64_t>(count) * sizeof(T));
+    }
+
+    /// @brief Allocates `count` elements on `backend`.
+    /// @throws std::system_error out_of_memory / mapping_failed / unsupported / invalid_argument
+    basic_buffer(B& backend, std::size_t count) : backend_(&backend), count_(count) {
+        owned_.emplace(backend.allocate(request_for(count)));
+        alloc_ = &*owned_;
+    }
+
+    /// @brief Places the buffer in `[offset, offset + count * sizeof(T))` of `base`, an allocation
+    /// made with the same policies; `release` is called on destruction. Used by `buffer_pool`.
+    basic_buffer(in_slice_t, B& backend, allocation_type& base, std::uint64_t offset, std::size_t count,
+                 slice_release release) noexcept
+        : backend_(&backend), alloc_(&base), offset_(offset), count_(count), release_(release) {}
+
+    /// @brief Non-throwing construction: an empty optional and `ec` set on failure.
+    [[nodiscard]] static std::optional<basic_buffer> try_create(B& backend, std::size_t count,
+                                                                std::error_code& ec) {
+        ec.clear();
+        auto a = backend.try_allocate(request_for(count), ec);
+        if (ec) return std::nullopt;
+        return std::optional<basic_buffer>(basic_buffer(backend, std::move(a), count));
+    }
+
+    basic_buffer(const basic_buffer&) = delete;  // copying device memory is a named call (copy_from)
+    basic_buffer& operator=(const basic_buffer&) = delete;
+
+    basic_buffer(basic_buffer&& o) noexcept { steal(o); }
+    basic_buffer& operator=(basic_buffer&& o) noexcept {
+        if (this != &o) {
+            reset();
+            steal(o);
+        }
+        return *this;
+    }
+    ~basic_buffer() { reset(); }
+
+    /// @brief Waits for the last device use (bounded), then frees the allocation or slice.
+    void reset() noexcept {
+        if (backend_ == nullptr) return;
+        // Freeing memory the device still uses is undefined behaviour on every API: wait.
+        if (!backend_->is_complete(last_use_)) (void)backend_->wait(last_use_, wait_timeout_);
+        if (release_.fn != nullptr) release_.fn(release_.ctx, release_.handle);
+        owned_.reset();
+        alloc_ = nullptr;
+        backend_ = nullptr;
+        count_ = 0;
+        release_ = {};
+        state_ = buffer_state::uninitialized;
+    }
+
+    // ---- observers -------------------------------------------------------------------------
+
+    /// @brief Number of elements.
+    [[nodiscard]] std::size_t size() const noexcept { return count_; }
+    /// @brief Size in bytes.
+    [[nodiscard]] std::uint64_t size_bytes() const noexcept { return static_cast<std::uint64_t>(count_) * sizeof(T); }
+    /// @brief True when the buffer holds no allocation (moved from or reset).
+    [[nodiscard]] bool empty() const noexcept { return alloc_ == nullptr; }
+    /// @brief The backend allocation (shared with other slices when pooled).
+    [[nodiscard]] allocation_type& allocation() const noexcept { return *alloc_; }
+    /// @brief Byte offset of this buffer inside `allocation()`.
+    [[nodiscard]] std::uint64_t byte_offset() const noexcept { return offset_; }
+    /// @brief The backend this buffer lives on.
+    [[nodiscard]] B& backend() const noexcept { return *backend_; }
+    /// @brief What memory the backend chose and why (fallbacks included).
+    [[nodiscard]] const allocation_report& report() const noexcept { return alloc_->report(); }
+    /// @brief Lazy state; meaningful under `sync::lazy` only.
+    [[nodiscard]] buffer_state state() const noexcept
+        requires(sync == sync_kind::lazy)
+    {
+        return state_;
+    }
+    /// @brief The fence of the last device use (complete when idle).
+    [[nodiscard]] const fence_type& last_use() const noexcept { return last_use_; }
+    /// @brief Bound on the waits this buffer performs for the caller (default 10 s).
+    void set_wait_timeout(std::chrono::nanoseconds t) noexcept { wait_timeout_ = t; }
+
+    // ---- host views (rule R7: not for placement::device) -----------------------------------
+
+    /// @brief The host view the access policy allows: `std::span<T>` (read_write),
+    /// `std::span<const T>` (read_only), `write_only_view<T>` (write_only). Under fenced/lazy it
+    /// waits for the last device use first; under lazy, a writable view marks the buffer host-dirty.
+    /// @throws std::system_error timeout when the device use does not complete in time
+    [[nodiscard]] auto view() {
+        static_assert(host_viewable,
+                      "unibuf: placement::device memory is not host-visible, so it has no host view or "
+                      "pointer; use write()/read()/to_vector() (staged), or placement::device_mapped / "
+                      "placement::automatic for zero-copy (rule R7)");
+        if constexpr (host_viewable) {
+            if constexpr (host_writable) {
+                before_host_write(0, count_, false);
+            } else {
+                before_host_read(0, count_);
+            }
+            return make_view();
+        }
+    }
+
+    /// @brief A read-only view that does not mark the buffer dirty (read_write or read_only).
+    [[nodiscard]] std::span<const T> const_view() {
+        static_assert(host_viewable, "unibuf: placement::device memory has no host view; use read() (rule R7)");
+        static_assert(host_readable,
+                      "unibuf: const_view() reads the buffer, but its access policy is access::write_only; "
+                      "use access::read_write or access::read_only (rule R8)");
+        if constexpr (host_viewable && host_readable) {
+            before_host_read(0, count_);
+            return {host_ptr(), count_};
+        } else {
+            return {};
+        }
+    }
+
+    /// @brief Raw host pointer of the first element (no waits, no state change: the caller owns
+    /// ordering; under lazy call `mark_host_dirty()` after writing through it).
+    [[nodiscard]] auto data() const noexcept {
+        static_assert(host_viewable,
+                      "unibuf: placement::device memory is not host-visible, so it has no host pointer; "
+                      "use write()/read()/to_vector() (rule R7)");
+        if constexpr (host_writable) {
+            return host_ptr();
+        } else {
+            return static_cast<const T*>(host_ptr());
+        }
+    }
+
+    // ---- typed host access ------------------------------------------------------------------
+
+    /// @brief Copies `src` into elements `[offset, offset + src.size())`. Under fenced the range is
+    /// flushed / staged to the device at once; under lazy on the next device use; under none the
+    /// caller flushes.
+    /// @throws std::system_error out_of_range naming the request and the buffer size; timeout
+    void write(std::span<const T> src, std::size_t offset = 0) {
+        static_assert(host_writable,
+                      "unibuf: write() on a buffer whose access policy is access::read_only; use "
+                      "access::write_only or access::read_write (rule R8)");
+        if constexpr (host_writable) {
+            check_range("write", offset, src.size());
+            if (src.empty()) return;
+            before_host_write(offset, src.size(), offset == 0 && src.size() == count_);
+            std::memcpy(static_cast<void*>(host_ptr() + offset), src.data(), src.size_bytes());
+            after_host_write(offset, src.size());
+        }
+    }
+
+    /// @brief Non-throwing `write`: returns out_of_range / timeout instead of throwing.
+    [[nodiscard]] std::error_code try_write(std::span<const T> src, std::size_t offset = 0) noexcept {
+        static_assert(host_writable, "unibuf: try_write() on an access::read_only buffer (rule R8)");
+        if (offset > count_ || src.size() > count_ - offset) return errc::out_of_range;
+        return guard([&] { write(src, offset); });
+    }
+
+    /// @brief Copies elements `[offset, offset + dst.size())` into `dst`. Under fenced/lazy waits for
+    /// the last device use and invalidates / stages the range back first.
+    /// @throws std::system_error out_of_range, timeout
+    void read(std::span<T> dst, std::size_t offset = 0) {
+        static_assert(host_readable,
+                      "unibuf: read() on a buffer whose access policy is access::write_only (its memory "
+                      "may be write-combined, ~0.03 GB/s to read); use access::read_write or "
+                      "access::read_only (rule R8)");
+        if constexpr (host_readable) {
+            check_range("read", offset, dst.size());
+            if (dst.empty()) return;
+            before_host_read(offset, dst.size());
+            std::memcpy(static_cast<void*>(dst.data()), host_ptr() + offset, dst.size_bytes());
+        }
+    }
+
+    /// @brief Non-throwing `read`.
+    [[nodiscard]] std::error_code try_read(std::span<T> dst, std::size_t offset = 0) noexcept {
+        static_assert(host_readable, "unibuf: try_read() on an access::write_only buffer (rule R8)");
+        if (offset > count_ || dst.size() > count_ - offset) return errc::out_of_range;
+        return guard([&] { read(dst, offset); });
+    }
+
+    /// @brief Sets every element to `value` (a whole-buffer write: device data is not fetched first).
+    void fill(const T& value) {
+        static_assert(host_writable, "unibuf: fill() on an access::read_only buffer (rule R8)");
+        if constexpr (host_writable) {
+            if (count_ == 0) return;
+            before_host_write(0, count_, true);
+            T* p = host_ptr();
+            for (std::size_t i = 0; i < count_; ++i) std::memcpy(static_cast<void*>(p + i), &value, sizeof(T));
+            after_host_write(0, count_);
+        }
+    }
+
+    /// @brief The whole contents as a vector (waits/invalidates/stages as `read`).
+    [[nodiscard]] std::vector<T> to_vector() {
+        static_assert(host_readable, "unibuf: to_vector() on an access::write_only buffer (rule R8)");
+        std::vector<T> out(count_);
+        if constexpr (host_readable) read(out, 0);
+        return out;
+    }
+
+    /// @brief Device-side copy of all of `src` into this buffer (sizes must match), ordered after
+    /// both buffers' previous device use. Returns the copy's fence; it is also each buffer's last use.
+    /// @throws std::system_error out_of_range when the sizes differ
+    template <class... SrcPolicies>
+    fence_type copy_from(basic_buffer<T, B, SrcPolicies...>& src) {
+        if (src.size() != count_)
+            throw_error(errc::out_of_range, "unibuf: copy_from a buffer of " + std::to_string(src.size()) +
+                                                " elements into a buffer of " + std::to_string(count_) +
+                                                " elements; sizes must match");
+        (void)src.before_device_use(usage::read);
+        (void)before_device_use(usage::write);
+        fence_type f = backend_->copy(src.allocation(), src.byte_offset(), *alloc_, offset_, size_bytes());
+        src.after_device_use(f, usage::read);
+        after_device_use(f, usage::write);
+        return f;
+    }
+
+    // ---- explicit synchronization -----------------------------------------------------------
+
+    /// @brief Makes host writes to elements `[offset, offset+count)` visible to the device (flush
+    /// rounded to the non-coherent atom, or a staging copy). Needed under sync::none with
+    /// explicit_flush; harmless otherwise. Returns the fence after which the device sees them.
+    fence_type flush(std::size_t offset, std::size_t count) {
+        check_range("flush", offset, count);
+        fence_type f = backend_->flush(*alloc_, offset_ + offset * sizeof(T), count * sizeof(T));
+        note_use(f);
+        return f;
+    }
+    /// @brief Flushes the whole buffer.
+    fence_type flush() { return flush(0, count_); }
+
+    /// @brief Makes device writes to elements `[offset, offset+count)` visible to the host. The
+    /// caller must have waited for the device work (sync::none); fenced/lazy wait here.
+    void invalidate(std::size_t offset, std::size_t count) {
+        check_range("invalidate", offset, count);
+        if constexpr (sync != sync_kind::none) wait_idle("invalidate");
+        backend_->invalidate(*alloc_, offset_ + offset * sizeof(T), count * sizeof(T));
+    }
+    /// @brief Invalidates the whole buffer.
+    void invalidate() { invalidate(0, count_); }
+
+    /// @brief Waits (bounded) for the last device use. Returns false on timeout.
+    [[nodiscard]] bool wait(std::chrono::nanoseconds timeout) const {
+        return backend_->is_complete(last_use_) || backend_->wait(last_use_, timeout);
+    }
+    /// @brief True when no device use is pending (never blocks).
+    [[nodiscard]] bool is_idle() const { return backend_->is_complete(last_use_); }
+
+    /// @brief Lazy: brings host data to the device now if it is newer there.
+    void sync_to_device()
+        requires(sync == sync_kind::lazy)
+    {
+        apply(on_sync_to_device(state_), 0, count_);
+    }
+    /// @brief Lazy: brings device data to the host now if it is newer there.
+    void sync_to_host()
+        requires(sync == sync_kind::lazy)
+    {
+        apply(on_sync_to_host(state_), 0, count_);
+    }
+    /// @brief Lazy: records a host write made through `data()`.
+    void mark_host_dirty() noexcept
+        requires(sync == sync_kind::lazy)
+    {
+        state_ = on_mark_host_dirty(state_);
+    }
+    /// @brief Lazy: records a device write the buffer did not see.
+    void mark_device_dirty() noexcept
+        requires(sync == sync_kind::lazy)
+    {
+        state_ = on_mark_device_dirty(state_);
+    }
+
+    // ---- device-use protocol (called by dispatch/copy helpers of the backends) --------------
+
+    /// @brief Prepares for device work that uses the buffer as `u`: under lazy, host-newer data
+    /// is flushed / staged first. Returns the fence the device work must follow (complete if none).
+    fence_type before_device_use(usage u) {
+        if constexpr (sync == sync_kind::lazy) {
+            const transition t = on_device_use(state_, reads(u), writes(u));
+            fence_type f{};
+            if (t.action == sync_action::to_device) f = do_to_device(0, count_);
+            state_ = t.next;
+            return f;
+        } else {
+            return fence_type{};
+        }
+    }
+
+    /// @brief Records that device work with fence `f` used the buffer as `u`.
+    void after_device_use(const fence_type& f, usage u) noexcept {
+        (void)u;
+        note_use(f);
+    }
+
+private:
+    basic_buffer(B& backend, allocation_type&& a, std::size_t count) : backend_(&backend), count_(count) {
+        owned_.emplace(std::move(a));
+        alloc_ = &*owned_;
+    }
+
+    void steal(basic_buffer& o) noexcept {
+        backend_ = std::exchange(o.backend_, nullptr);
+        if (o.owned_) {
+            owned_.emplace(std::move(*o.owned_));
+            o.owned_.reset();
+            alloc_ = &*owned_;
+            o.alloc_ = nullptr;
+        } else {
+            alloc_ = std::exchange(o.alloc_, nullptr);
+        }
+        offset_ = std::exchange(o.offset_, 0);
+        count_ = std::exchange(o.count_, 0);
+        release_ = std::exchange(o.release_, slice_release{});
+        last_use_ = std::exchange(o.last_use_, fence_type{});
+        state_ = std::exchange(o.state_, buffer_state::uninitialized);
+        wait_timeout_ = o.wait_timeout_;
+    }
+
+    [[nodiscard]] T* host_ptr() const noexcept {
+        return reinterpret_cast<T*>(alloc_->host_data() + offset_);
+    }
+
+    [[nodiscard]] auto make_view() {
+        if constexpr (host_readable && host_writable) {
+            return std::span<T>(host_ptr(), count_);
+        } else if constexpr (host_readable) {
+            return std::span<const T>(host_ptr(), count_);
+        } else {
+            return write_only_view<T>(host_ptr(), count_);
+        }
+    }
+
+    void check_range(const char* what, std::size_t offset, std::size_t n) const {
+        if (alloc_ == nullptr)
+            throw_error(errc::invalid_argument, std::string("unibuf: ") + what + " on an empty (moved-from) buffer");
+        if (offset > count_ || n > count_ - offset)
+            throw_error(errc::out_of_range, std::string("unibuf: ") + what + " of " + std::to_string(n) +
+                                                " elements at offset " + std::to_string(offset) +
+                                                " in a buffer of " + std::to_string(count_) + " elements");
+    }
+
+    template <class F>
+    std::error_code guard(F&& f) noexcept {
+#if UNIBUF_EXCEPTIONS
+        try {
+            f();
+        } catch (const std::system_error& e) {
+            return e.code();
+        } catch (...) {
+            return errc::invalid_argument;
+        }
+        return {};
+#else
+        f();
+        return {};
+#endif
+    }
+
+    void wait_idle(const char* what) {
+        if (backend_->is_complete(last_use_)) return;
+        if (!backend_->wait(last_use_, wait_timeout_))
+            throw_error(errc::timeout,
+                        std::string("unibuf: ") + what + ": the buffer's last device use did not complete within " +
+                            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(wait_timeout_).count()) +
+                            " ms");
+    }
+
+    void note_use(const fence_type& f) noexcept {
+        // Fences of one backend complete in submission order, so the newest pending one covers the rest.
+        if (!backend_->is_complete(f)) last_use_ = f;
+    }
+
+    fence_type do_to_device(std::size_t offset, std::size_t n) {
+        fence_type f = backend_->flush(*alloc_, offset_ + offset * sizeof(T), n * sizeof(T));
+        note_use(f);
+        return f;
+    }
+    void do_to_host(std::size_t offset, std::size_t n) {
+        wait_idle("host access");
+        backend_->invalidate(*alloc_, offset_ + offset * sizeof(T), n * sizeof(T));
+    }
+
+    void apply(const transition& t, std::size_t offset, std::size_t n) {
+        if (t.action == sync_action::to_device) (void)do_to_device(offset, n);
+        if (t.action == sync_action::to_host) do_to_host(offset, n);
+        state_ = t.next;
+    }
+
+    void before_host_write(std::size_t offset, std::size_t n, bool whole) {
+        if constexpr (sync == sync_kind::none) {
+            (void)offset, (void)n, (void)whole;
+        } else {
+            wait_idle("host write");  // never write memory the device may still read
+            if constexpr (sync == sync_kind::lazy) {
+                const transition t = on_host_write(state_, whole);
+                // Bring the whole buffer back: a partial host write must not clobber newer device data.
+                if (t.action == sync_action::to_host) do_to_host(0, count_);
+                state_ = t.next;
+            }
+            (void)offset, (void)n;
+        }
+    }
+
+    void after_host_write(std::size_t offset, std::size_t n) {
+        if constexpr (sync == sync_kind::fenced) (void)do_to_device(offset, n);
+        (void)offset, (void)n;
+    }
+
+    void before_host_read(std::size_t offset, std::size_t n) {
+        if constexpr (sync == sync_kind::fenced) {
+            do_to_host(offset, n);
+        } else if constexpr (sync == sync_kind::lazy) {
+            apply(on_host_read(state_), 0, count_);
+            (void)offset, (void)n;
+        } else {
+            (void)offset, (void)n;
+        }
+    }
+
+    // Members in destruction order matter only for owned_: alloc_ may point into it.
+    B* backend_ = nullptr;
+    std::optional<allocation_type> owned_;
+    allocation_type* alloc_ = nullptr;
+    std::uint64_t offset_ = 0;
+    std::size_t count_ = 0;
+    slice_release release_{};
+    fence_type last_use_{};
+    buffer_state state_ = buffer_state::uninitialized;
+    std::chrono::nanoseconds wait_timeout_ = default_wait_timeout;
+};
+
+/// @brief Streaming upload: host writes only, write-combined, placed automatically, fenced.
+template <class T, Backend B>
+using upload_buffer = basic_buffer<T, B, access::write_only, coherence::write_combined, placement::automatic, sync::fenced>;
+
+/// @brief Readback: host reads only, coherent cached system memory, fenced.
+template <class T, Backend B>
+using readback_buffer = basic_buffer<T, B, access::read_only, coherence::coherent, placement::host, sync::fenced>;
+
+/// @brief Shared read-write buffer, placed automatically, synchronized lazily.
+template <class T, Backend B>
+using shared_buffer = basic_buffer<T, B, access::read_write, coherence::coherent, placement::automatic, sync::lazy>;
+
+/// @brief Device-only buffer (VRAM); host access is staged, synchronized lazily.
+template <class T, Backend B>
+using device_buffer = basic_buffer<T, B, access::read_write, coherence::coherent, placement::device, sync::lazy>;
+
+} // namespace unibuf

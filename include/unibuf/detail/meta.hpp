@@ -1,0 +1,22 @@
+/// @file meta.hpp
+/// @brief Small metaprogramming helpers shared by the core headers.
+#pragma once
+
+#include <cstddef>
+#include <type_traits>
+
+namespace unibuf::detail {
+
+/// @brief Dependent false, for static_asserts in templates that must fire only when instantiated.
+template <class...>
+inline constexpr bool always_false = false;
+
+/// @brief Number of types in `Ts...` that are exactly `T`.
+template <class T, class... Ts>
+inline constexpr std::size_t count_same = (std::size_t{0} + ... + (std::is_same_v<T, Ts> ? 1u : 0u));
+
+/// @brief A plain type list.
+template <class... Ts>
+struct type_list {};
+
+} // namespace unibuf::detail

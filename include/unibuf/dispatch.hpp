@@ -1,0 +1,70 @@
+/// @file dispatch.hpp
+/// @brief Backend-neutral device work: bind buffers with a usage, dispatch a kernel, keep states right.
+///
+/// @code
+/// auto f = unibuf::dispatch(dev, saxpy, {groups}, unibuf::push_constants(params),
+///                           unibuf::bind(x, unibuf::usage::read), unibuf::bind(y, unibuf::usage::read_write));
+/// y.to_vector();   // fenced/lazy: waits for f, invalidates/stages back as needed
+/// @endcode
+#pragma once
+
+#include "backend/common.hpp"
+#include "concepts.hpp"
+
+#include <array>
+#include <cstddef>
+#include <span>
+
+namespace unibuf {
+
+/// @brief One buffer range bound to device work, as a backend sees it (binding index = position).
+template <class B>
+struct bound_range {
+    typename B::allocation* allocation = nullptr;
+    std::uint64_t offset = 0;  ///< bytes
+    std::uint64_t size = 0;    ///< bytes
+    usage use = usage::read_write;
+};
+
+/// @brief A buffer bound with a usage; made by `bind`.
+template <class Buf>
+struct binding {
+    Buf* buffer;
+    usage use;
+};
+
+/// @brief Binds `buf` to the next binding slot of a dispatch, used by the device as `u`.
+template <DeviceBindable Buf>
+[[nodiscard]] binding<Buf> bind(Buf& buf, usage u = usage::read_write) noexcept {
+    return {&buf, u};
+}
+
+/// @brief The bytes of a trivially copyable parameter block (push constants / uniforms).
+template <class P>
+[[nodiscard]] std::span<const std::byte> push_constants(const P& p) noexcept {
+    static_assert(std::is_trivially_copyable_v<P>, "unibuf: push constants must be trivially copyable");
+    return std::as_bytes(std::span<const P, 1>(&p, 1));
+}
+
+/// @brief Runs `kernel` over `groups` work groups with `bindings` bound in order (binding 0, 1, ...).
+///
+/// Before: each buffer's `before_device_use` (lazy: host-newer data flushed/staged; the dispatch is
+/// ordered after those copies). After: each buffer records the dispatch's fence as its last use.
+/// Requires `B::dispatch(kernel, groups, span<const bound_range<B>>, push bytes, span<const fence>)`.
+/// @returns the fence of the dispatch
+template <class B, class Kernel, class... Bufs>
+typename B::fence dispatch(B& backend, Kernel& kernel, dispatch_size groups, std::span<const std::byte> push,
+                           binding<Bufs>... bindings) {
+    static_assert((std::is_same_v<typename Bufs::backend_type, B> && ...),
+                  "unibuf: every bound buffer must live on the backend that dispatches");
+    std::array<typename B::fence, sizeof...(Bufs)> after{bindings.buffer->before_device_use(bindings.use)...};
+    std::array<bound_range<B>, sizeof...(Bufs)> ranges{
+        bound_range<B>{&bindings.buffer->allocation(), bindings.buffer->byte_offset(),
+                       bindings.buffer->size_bytes(), bindings.use}...};
+    typename B::fence f = backend.dispatch(kernel, groups, std::span<const bound_range<B>>(ranges),
+                                           push, std::span<const typename B::fence>(after));
+    (bindings.buffer->after_device_use(f, bindings.use), ...);
+    return f;
+}
+
+} // namespace unibuf

@@ -1,0 +1,88 @@
+/// @file error.hpp
+/// @brief unibuf's error category, error codes and the throwing helper.
+///
+/// Recoverable conditions are reported as `std::system_error` carrying an `unibuf::errc` and a
+/// message that says what was asked and what was available. Hot paths have `try_` variants that
+/// return `std::error_code` (or an `expected`-like result) instead of throwing.
+#pragma once
+
+#include "config.hpp"
+
+#include <string>
+#include <system_error>
+#include <type_traits>
+
+namespace unibuf {
+
+/// @brief Error conditions unibuf reports.
+enum class errc {
+    out_of_memory = 1,     ///< the device or heap could not satisfy an allocation
+    mapping_failed,        ///< memory could not be mapped into the host address space
+    unsupported,           ///< the device or driver lacks a feature the request needs
+    capacity_exceeded,     ///< a pool or ring has no room for the request
+    device_lost,           ///< the device was lost (driver reset, removal)
+    timeout,               ///< a bounded wait ran out
+    out_of_range,          ///< an offset/count lies outside the buffer
+    invalid_argument,      ///< a request that can never succeed (zero size, bad alignment, ...)
+    wrong_thread,          ///< a call that must run on a context's thread ran elsewhere
+};
+
+namespace detail {
+class error_category_impl final : public std::error_category {
+public:
+    [[nodiscard]] const char* name() const noexcept override { return "unibuf"; }
+    [[nodiscard]] std::string message(int ev) const override {
+        switch (static_cast<errc>(ev)) {
+            case errc::out_of_memory: return "out of memory";
+            case errc::mapping_failed: return "mapping failed";
+            case errc::unsupported: return "unsupported";
+            case errc::capacity_exceeded: return "capacity exceeded";
+            case errc::device_lost: return "device lost";
+            case errc::timeout: return "timeout";
+            case errc::out_of_range: return "out of range";
+            case errc::invalid_argument: return "invalid argument";
+            case errc::wrong_thread: return "called from the wrong thread";
+        }
+        return "unknown unibuf error";
+    }
+};
+} // namespace detail
+
+/// @brief The error category of all unibuf errors (one instance per program).
+[[nodiscard]] inline const std::error_category& error_category() noexcept {
+    static const detail::error_category_impl instance;
+    return instance;
+}
+
+/// @brief Makes an error_code in unibuf's category (found by ADL for `std::error_code ec = errc::x`).
+[[nodiscard]] inline std::error_code make_error_code(errc e) noexcept {
+    return {static_cast<int>(e), error_category()};
+}
+
+/// @brief Throws `std::system_error(e, what)`; aborts with the message when exceptions are off.
+[[noreturn]] inline void throw_error(errc e, const std::string& what) {
+#if UNIBUF_EXCEPTIONS
+    throw std::system_error(make_error_code(e), what);
+#else
+    std::fprintf(stderr, "unibuf: %s: %s\n", error_category().message(static_cast<int>(e)).c_str(),
+                 what.c_str());
+    std::abort();
+#endif
+}
+
+/// @brief Throws when `ec` holds an error, with `what` as the message.
+inline void throw_if(const std::error_code& ec, const std::string& what) {
+    if (ec) {
+#if UNIBUF_EXCEPTIONS
+        throw std::system_error(ec, what);
+#else
+        std::fprintf(stderr, "unibuf: %s: %s\n", ec.message().c_str(), what.c_str());
+        std::abort();
+#endif
+    }
+}
+
+} // namespace unibuf
+
+template <>
+struct std::is_error_code_enum<unibuf::errc> : std::true_type {};
