@@ -191,6 +191,7 @@ public:
                       "pointer; use write()/read()/to_vector() (staged), or placement::device_mapped / "
                       "placement::automatic for zero-copy (rule R7)");
         if constexpr (host_viewable) {
+            check_range("view", 0, count_);
             if constexpr (host_writable) {
                 before_host_write(0, count_, false);
             } else {
@@ -207,6 +208,7 @@ public:
                       "unibuf: const_view() reads the buffer, but its access policy is access::write_only; "
                       "use access::read_write or access::read_only (rule R8)");
         if constexpr (host_viewable && host_readable) {
+            check_range("const_view", 0, count_);
             before_host_read(0, count_);
             return {host_ptr(), count_};
         } else {
@@ -280,7 +282,7 @@ public:
     void fill(const T& value) {
         static_assert(host_writable, "unibuf: fill() on an access::read_only buffer (rule R8)");
         if constexpr (host_writable) {
-            if (count_ == 0) return;
+            check_range("fill", 0, count_);
             before_host_write(0, count_, true);
             T* p = host_ptr();
             for (std::size_t i = 0; i < count_; ++i) std::memcpy(static_cast<void*>(p + i), &value, sizeof(T));
