@@ -183,7 +183,9 @@ public:
 
     /// @brief The host view the access policy allows: `std::span<T>` (read_write),
     /// `std::span<const T>` (read_only), `write_only_view<T>` (write_only). Under fenced/lazy it
-    /// waits for the last device use first; under lazy, a writable view marks the buffer host-dirty.
+    /// waits for the last device use first; under lazy, a writable view marks the buffer host-dirty
+    /// (flushed/staged on the next device use); under fenced/none, writes through the view reach
+    /// the device after `flush()` (a no-op for coherent zero-copy memory).
     /// @throws std::system_error timeout when the device use does not complete in time
     [[nodiscard]] auto view() {
         static_assert(host_viewable,

@@ -1,5 +1,5 @@
-// basic_buffer is constrained on Backend: a type that is not a backend is rejected.
-// expect-error: Backend
+// basic_buffer is constrained on Backend: a type that is not a backend is rejected by the concept.
+// expect-error: (requires +Backend<B>|does not satisfy 'Backend')
 #include <unibuf/unibuf.hpp>
 
 struct not_a_backend {  // has an allocation type, but nothing else a backend needs
@@ -7,9 +7,12 @@ struct not_a_backend {  // has an allocation type, but nothing else a backend ne
 };
 
 #ifdef UNIBUF_COMPILE_FAIL
-using buf = unibuf::basic_buffer<int, not_a_backend>;
-buf::value_type value = 0;
+using backend = not_a_backend;
 #else
-using buf = unibuf::basic_buffer<int, unibuf::host_backend>;
-buf::value_type value = 0;
+using backend = unibuf::host_backend;
 #endif
+
+void use(backend& dev) {
+    unibuf::basic_buffer<int, backend> buf(dev, 4);
+    (void)buf.size();
+}
