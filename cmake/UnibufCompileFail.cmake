@@ -26,5 +26,13 @@ else()
   if(NOT err MATCHES "${expect}")
     message(FATAL_ERROR "${SRC} was rejected, but not with the expected message '${expect}'. Compiler said:\n${err}")
   endif()
+  # One readable error per misuse: more than one "error:" line means a cascade, unless the file
+  # explains why with "// allow-multiple-errors: <reason>".
+  string(REGEX MATCHALL "error:" errs "${err}")
+  list(LENGTH errs nerr)
+  file(STRINGS "${SRC}" allow REGEX "^// allow-multiple-errors: ")
+  if(nerr GREATER 1 AND NOT allow)
+    message(FATAL_ERROR "${SRC} was rejected with the expected message but ${nerr} errors (a cascade). Compiler said:\n${err}")
+  endif()
   message(STATUS "rejected as expected: ${expect}")
 endif()

@@ -53,6 +53,13 @@ inline constexpr bool has_duplicate = ((count_same<Ps, Ps...> > 1) || ... || fal
 /// members fall back to defaults so that no cascade of follow-on errors buries the message.
 template <class... Ps>
 struct policy_set {
+    // Declared before the diagnostics: a compiler that drops members after a failed static_assert
+    // must still find them, so the diagnosis stays one message.
+    using access = typename detail::pick<access_tag, default_policies::access, Ps...>::type;
+    using coherence = typename detail::pick<coherence_tag, default_policies::coherence, Ps...>::type;
+    using placement = typename detail::pick<placement_tag, default_policies::placement, Ps...>::type;
+    using sync = typename detail::pick<sync_tag, default_policies::sync, Ps...>::type;
+
     static constexpr bool all_policies = (detail::known_category<Ps> && ...);
     static_assert(all_policies,
                   "unibuf: a buffer policy argument is not a policy: each must name "
@@ -72,13 +79,8 @@ struct policy_set {
                   "unibuf: conflicting policies: two different policies of one category (two access, "
                   "coherence, placement or sync policies) in a buffer's policy list (rule R2)");
 
-    using access = typename detail::pick<access_tag, default_policies::access, Ps...>::type;
-    using coherence = typename detail::pick<coherence_tag, default_policies::coherence, Ps...>::type;
-    using placement = typename detail::pick<placement_tag, default_policies::placement, Ps...>::type;
-    using sync = typename detail::pick<sync_tag, default_policies::sync, Ps...>::type;
-
     static_assert(AccessPolicy<access>,
-                  "unibuf: the access policy lacks host_read/host_write traits (see AccessPolicy)");
+                  "unibuf: the access policy lacks host_read/host_write traits, or neither is true (see AccessPolicy)");
     static_assert(CoherencePolicy<coherence>,
                   "unibuf: the coherence policy lacks requires_flush/uncached traits (see CoherencePolicy)");
     static_assert(PlacementPolicy<placement>,

@@ -1,0 +1,466 @@
+/// @file ring.hpp
+/// @brief `ring<Buffer, N>`: N buffers cycled between producers and consumers, each slot guarded
+/// by fences of its backend.
+///
+/// Every item that passes through the ring gets a sequence number `s`; it lives in slot `s % N`.
+/// The protocol follows cppcoro's `single_producer_sequencer` / `sequence_barrier` split, with
+/// per-slot state so that several producers and several consumers may share one ring:
+///
+/// | side | call | what it waits for |
+/// |---|---|---|
+/// | producer | `claim()` → `write_slot` | the consumers released sequence `s - N` of this slot **and** the fence of the device work that read it completed |
+/// | producer | `write_slot::publish(f)` | nothing; `f` (default: complete) is device work that writes the slot |
+/// | consumer | `read()` → `read_slot` | sequence `s` published **and** its publish fence completed |
+/// | consumer | `read_slot::release(f)` | nothing; `f` (default: complete) is device work that still reads the slot |
+///
+/// So the ring never hands a producer a slot the device still reads: a GPU consumer releases
+/// with the fence of the dispatch that read the slot, and the slot becomes claimable when that
+/// fence completes (the slot buffer's own `last_use()` fence is checked too). Consumers get
+/// items strictly in sequence order, whichever producer published first.
+///
+/// Waiting is bounded and composable, for a later coroutine pipeline: each operation has a
+/// waiting form (`claim(timeout)`, throws `errc::timeout`; `try_claim_for` returns empty), a
+/// form that never waits (`try_claim`), a predicate (`ready_to_claim`), and `claim_blocker()`,
+/// which says what the next call would wait for: the consumers (a release), the producers (a
+/// publish) or the device, together with the backend fence to await in the device case.
+///
+/// Threads: every operation may be called from any thread (a mutex guards the slot states;
+/// device fences are waited for outside it). A lease (`write_slot`/`read_slot`) gives its holder
+/// the slot buffer alone until it publishes/releases; leases are RAII: a `write_slot` destroyed
+/// unpublished is abandoned (consumers skip it), a `read_slot` destroyed unreleased is released
+/// with no device fence.
+///
+/// @code
+/// unibuf::host_backend dev;
+/// unibuf::ring<unibuf::shared_buffer<float, unibuf::host_backend>, 3> r(dev, 1024);  // 3 owning slots
+/// {
+///     auto w = r.claim();              // waits (bounded) until slot 0 is free
+///     w->fill(1.0f);
+///     w.publish();                     // host writes done
+/// }
+/// auto rd = r.read();                  // sequence 0
+/// auto f = unibuf::dispatch(dev, kernel, {16}, {}, unibuf::bind(*rd));
+/// rd.release(f);                       // slot 0 is claimable again once f completes
+/// @endcode
+#pragma once
+
+#include "backend/common.hpp"
+#include "concepts.hpp"
+#include "error.hpp"
+
+#include <array>
+#include <chrono>
+#include <concepts>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace unibuf {
+
+/// @brief What a ring operation would wait for.
+enum class ring_wait : std::uint8_t {
+    none,      ///< it would not wait
+    consumer,  ///< a claim waits for the consumers to release the slot's previous item
+    producer,  ///< a read waits for the producers to publish the next item
+    device,    ///< device work must finish first (`ring_blocker::fence`)
+};
+
+/// @brief Printable name of a ring wait reason.
+[[nodiscard]] constexpr const char* to_string(ring_wait w) noexcept {
+    switch (w) {
+        case ring_wait::none: return "none";
+        case ring_wait::consumer: return "consumer";
+        case ring_wait::producer: return "producer";
+        case ring_wait::device: return "device";
+    }
+    return "?";
+}
+
+/// @brief What the next claim or read of a ring would wait for.
+/// @tparam Fence the backend's fence type
+template <class Fence>
+struct ring_blocker {
+    ring_wait reason = ring_wait::none;  ///< none: the call would succeed at once
+    Fence fence{};                       ///< the fence to await when `reason == device`
+    std::uint64_t sequence = 0;          ///< the sequence the call is for
+    std::size_t slot = 0;                ///< its slot index
+    /// @brief True when the call would wait.
+    [[nodiscard]] explicit operator bool() const noexcept { return reason != ring_wait::none; }
+};
+
+namespace detail {
+enum class ring_phase : std::uint8_t { free, writing, published, reading };
+
+template <class Buf, class Fence>
+[[nodiscard]] Fence buffer_last_use(const Buf& b) noexcept {
+    if constexpr (requires {
+                      { b.last_use() } -> std::convertible_to<const Fence&>;
+                      { b.empty() } -> std::convertible_to<bool>;
+                  }) {
+        return b.empty() ? Fence{} : Fence(b.last_use());
+    } else {
+        return Fence{};
+    }
+}
+} // namespace detail
+
+/// @brief A ring of `N` buffers guarded by fences (see the file comment).
+///
+/// @tparam Buf the slot buffer type (`Buffer` concept): owning or pool-backed `basic_buffer`
+/// @tparam N number of slots (the most items in flight at once)
+template <class Buf, std::size_t N>
+    requires Buffer<Buf> && (N > 0)
+class ring {
+public:
+    using buffer_type = Buf;
+    using backend_type = typename Buf::backend_type;
+    using fence_type = typename backend_type::fence;
+    using blocker_type = ring_blocker<fence_type>;
+
+    /// @brief Number of slots.
+    [[nodiscard]] static constexpr std::size_t size() noexcept { return N; }
+
+    /// @brief A producer's lease on one slot: write the buffer, then `publish`.
+    class write_slot {
+    public:
+        write_slot() = default;
+        write_slot(write_slot&& o) noexcept : ring_(std::exchange(o.ring_, nullptr)), seq_(o.seq_) {}
+        write_slot& operator=(write_slot&& o) noexcept {
+            if (this != &o) {
+                if (ring_ != nullptr) ring_->finish_write(seq_, fence_type{}, true);
+                ring_ = std::exchange(o.ring_, nullptr);
+                seq_ = o.seq_;
+            }
+            return *this;
+        }
+        write_slot(const write_slot&) = delete;
+        write_slot& operator=(const write_slot&) = delete;
+        /// @brief Abandons an unpublished slot: consumers skip its sequence.
+        ~write_slot() {
+            if (ring_ != nullptr) ring_->finish_write(seq_, fence_type{}, true);
+        }
+
+        /// @brief The slot's buffer (this lease's alone until `publish`).
+        [[nodiscard]] Buf& buffer() const noexcept { return ring_->slots_[seq_ % N]; }
+        [[nodiscard]] Buf& operator*() const noexcept { return buffer(); }
+        [[nodiscard]] Buf* operator->() const noexcept { return &buffer(); }
+        /// @brief The item's sequence number.
+        [[nodiscard]] std::uint64_t sequence() const noexcept { return seq_; }
+        /// @brief The slot index (`sequence() % N`).
+        [[nodiscard]] std::size_t index() const noexcept { return static_cast<std::size_t>(seq_ % N); }
+        /// @brief True while the lease holds a slot.
+        [[nodiscard]] explicit operator bool() const noexcept { return ring_ != nullptr; }
+
+        /// @brief Hands the item to the consumers. `f` is device work that writes the slot
+        /// (consumers wait for it); default: the host wrote it and it is ready now.
+        void publish(const fence_type& f = fence_type{}) {
+            UNIBUF_ASSERT(ring_ != nullptr, "publish of an empty write_slot");
+            std::exchange(ring_, nullptr)->finish_write(seq_, f, false);
+        }
+
+    private:
+        friend class ring;
+        write_slot(ring* r, std::uint64_t s) noexcept : ring_(r), seq_(s) {}
+        ring* ring_ = nullptr;
+        std::uint64_t seq_ = 0;
+    };
+
+    /// @brief A consumer's lease on one published slot: read the buffer, then `release`.
+    class read_slot {
+    public:
+        read_slot() = default;
+        read_slot(read_slot&& o) noexcept : ring_(std::exchange(o.ring_, nullptr)), seq_(o.seq_) {}
+        read_slot& operator=(read_slot&& o) noexcept {
+            if (this != &o) {
+                if (ring_ != nullptr) ring_->finish_read(seq_, fence_type{});
+                ring_ = std::exchange(o.ring_, nullptr);
+                seq_ = o.seq_;
+            }
+            return *this;
+        }
+        read_slot(const read_slot&) = delete;
+        read_slot& operator=(const read_slot&) = delete;
+        /// @brief Releases the slot with no device fence (a host consumer that is done).
+        ~read_slot() {
+            if (ring_ != nullptr) ring_->finish_read(seq_, fence_type{});
+        }
+
+        /// @brief The slot's buffer (this lease's alone until `release`).
+        [[nodiscard]] Buf& buffer() const noexcept { return ring_->slots_[seq_ % N]; }
+        [[nodiscard]] Buf& operator*() const noexcept { return buffer(); }
+        [[nodiscard]] Buf* operator->() const noexcept { return &buffer(); }
+        /// @brief The item's sequence number.
+        [[nodiscard]] std::uint64_t sequence() const noexcept { return seq_; }
+        /// @brief The slot index (`sequence() % N`).
+        [[nodiscard]] std::size_t index() const noexcept { return static_cast<std::size_t>(seq_ % N); }
+        /// @brief True while the lease holds a slot.
+        [[nodiscard]] explicit operator bool() const noexcept { return ring_ != nullptr; }
+
+        /// @brief Gives the slot back to the producers. `f` is device work that still reads the
+        /// slot (a GPU consumer's dispatch): the slot is not claimed again before `f` completes.
+        void release(const fence_type& f = fence_type{}) {
+            UNIBUF_ASSERT(ring_ != nullptr, "release of an empty read_slot");
+            std::exchange(ring_, nullptr)->finish_read(seq_, f);
+        }
+
+    private:
+        friend class ring;
+        read_slot(ring* r, std::uint64_t s) noexcept : ring_(r), seq_(s) {}
+        ring* ring_ = nullptr;
+        std::uint64_t seq_ = 0;
+    };
+
+    /// @brief A ring of `N` owning buffers of `elements` elements each, allocated now.
+    /// @throws std::system_error from the buffers' allocation
+    ring(backend_type& backend, std::size_t elements)
+        requires std::constructible_from<Buf, backend_type&, std::size_t>
+        : ring(backend, [&](std::size_t) { return Buf(backend, elements); }) {}
+
+    /// @brief A ring whose slot `i` is `make(i)` (e.g. `pool.acquire<float>(n)` for pool-backed slots).
+    /// @throws whatever `make` throws
+    template <class Make>
+        requires std::invocable<Make&, std::size_t> && std::same_as<std::invoke_result_t<Make&, std::size_t>, Buf>
+    ring(backend_type& backend, Make&& make)
+        : backend_(&backend), slots_(make_slots(make, std::make_index_sequence<N>{})) {
+        for (std::size_t i = 0; i < N; ++i) state_[i].seq = i;
+    }
+
+    ring(const ring&) = delete;
+    ring& operator=(const ring&) = delete;
+    /// @brief Leases must be gone; the slot buffers then wait for their last device use themselves.
+    ~ring() = default;
+
+    // ---- producer ---------------------------------------------------------------------------
+
+    /// @brief Claims the next slot, waiting at most `timeout`.
+    /// @throws std::system_error timeout, saying what it waited for
+    [[nodiscard]] write_slot claim(std::chrono::nanoseconds timeout = default_wait_timeout) {
+        blocker_type b;
+        auto w = wait_loop<write_slot>(&ring::claim_step, timeout, b);
+        if (!w) throw_error(errc::timeout, timeout_message("claim", b, timeout));
+        return std::move(*w);
+    }
+    /// @brief Claims the next slot if that needs no wait; empty otherwise (all slots in flight).
+    [[nodiscard]] std::optional<write_slot> try_claim() {
+        blocker_type b;
+        return wait_loop<write_slot>(&ring::claim_step, std::chrono::nanoseconds{0}, b);
+    }
+    /// @brief Claims the next slot, waiting at most `timeout`; empty on timeout.
+    [[nodiscard]] std::optional<write_slot> try_claim_for(std::chrono::nanoseconds timeout) {
+        blocker_type b;
+        return wait_loop<write_slot>(&ring::claim_step, timeout, b);
+    }
+    /// @brief What the next claim would wait for (`reason == none`: nothing). Never blocks.
+    [[nodiscard]] blocker_type claim_blocker() const {
+        std::lock_guard lk(m_);
+        return claim_state();
+    }
+    /// @brief True when `try_claim` would succeed now.
+    [[nodiscard]] bool ready_to_claim() const { return !claim_blocker(); }
+
+    // ---- consumer ---------------------------------------------------------------------------
+
+    /// @brief Takes the next published item in sequence order, waiting at most `timeout`.
+    /// @throws std::system_error timeout, saying what it waited for
+    [[nodiscard]] read_slot read(std::chrono::nanoseconds timeout = default_wait_timeout) {
+        blocker_type b;
+        auto r = wait_loop<read_slot>(&ring::read_step, timeout, b);
+        if (!r) throw_error(errc::timeout, timeout_message("read", b, timeout));
+        return std::move(*r);
+    }
+    /// @brief Takes the next item if it is published and ready; empty otherwise.
+    [[nodiscard]] std::optional<read_slot> try_read() {
+        blocker_type b;
+        return wait_loop<read_slot>(&ring::read_step, std::chrono::nanoseconds{0}, b);
+    }
+    /// @brief Takes the next item, waiting at most `timeout`; empty on timeout.
+    [[nodiscard]] std::optional<read_slot> try_read_for(std::chrono::nanoseconds timeout) {
+        blocker_type b;
+        return wait_loop<read_slot>(&ring::read_step, timeout, b);
+    }
+    /// @brief What the next read would wait for. Never blocks.
+    [[nodiscard]] blocker_type read_blocker() const {
+        std::lock_guard lk(m_);
+        bool notify = false;
+        return const_cast<ring*>(this)->read_state(notify, false);
+    }
+    /// @brief True when `try_read` would succeed now.
+    [[nodiscard]] bool ready_to_read() const { return !read_blocker(); }
+
+    // ---- observers --------------------------------------------------------------------------
+
+    /// @brief Slot `i`'s buffer, outside the protocol (set-up and inspection while no lease on it
+    /// is held; the caller keeps that order).
+    [[nodiscard]] Buf& slot(std::size_t i) noexcept { return slots_[i]; }
+    /// @brief The device fence slot `i` waits on before its next hand-out (complete when none).
+    [[nodiscard]] fence_type slot_fence(std::size_t i) const {
+        std::lock_guard lk(m_);
+        return state_[i].fence;
+    }
+    /// @brief Sequence the next claim gets (= items claimed so far).
+    [[nodiscard]] std::uint64_t next_claim_sequence() const {
+        std::lock_guard lk(m_);
+        return next_claim_;
+    }
+    /// @brief Sequence the next read gets (= items read or skipped so far).
+    [[nodiscard]] std::uint64_t next_read_sequence() const {
+        std::lock_guard lk(m_);
+        return next_read_;
+    }
+    /// @brief The backend whose fences guard the slots.
+    [[nodiscard]] backend_type& backend() const noexcept { return *backend_; }
+
+private:
+    using phase = detail::ring_phase;
+    using clock = std::chrono::steady_clock;
+
+    struct slot_state {
+        std::uint64_t seq = 0;  // the sequence this slot holds or is reserved for next
+        phase ph = phase::free;
+        bool abandoned = false;
+        fence_type fence{};     // free: device work still reading; published: device work writing
+    };
+
+    template <class M, std::size_t... I>
+    static std::array<Buf, N> make_slots(M& make, std::index_sequence<I...>) {
+        return {{make(I)...}};
+    }
+
+    // Under the lock. What blocks the next claim (none: it may proceed).
+    blocker_type claim_state() const {
+        const std::uint64_t s = next_claim_;
+        const std::size_t i = static_cast<std::size_t>(s % N);
+        const slot_state& st = state_[i];
+        if (st.seq != s || st.ph != phase::free) return {ring_wait::consumer, fence_type{}, s, i};
+        if (!backend_->is_complete(st.fence)) return {ring_wait::device, st.fence, s, i};
+        const fence_type own = detail::buffer_last_use<Buf, fence_type>(slots_[i]);
+        if (!backend_->is_complete(own)) return {ring_wait::device, own, s, i};
+        return {ring_wait::none, fence_type{}, s, i};
+    }
+
+    blocker_type claim_step(std::optional<write_slot>& out, bool& notify) {
+        (void)notify;
+        blocker_type b = claim_state();
+        if (b) return b;
+        slot_state& st = state_[b.slot];
+        st.ph = phase::writing;
+        st.fence = fence_type{};
+        ++next_claim_;
+        out = write_slot(this, b.sequence);
+        return b;
+    }
+
+    // Under the lock. Skips abandoned items when `skip` (a mutation), then says what blocks the next read.
+    blocker_type read_state(bool& notify, bool skip) {
+        for (std::uint64_t s = next_read_;; ++s) {
+            const std::size_t i = static_cast<std::size_t>(s % N);
+            slot_state& st = state_[i];
+            if (st.seq != s || st.ph != phase::published) return {ring_wait::producer, fence_type{}, s, i};
+            if (st.abandoned) {
+                if (!skip) continue;  // an observer looks past it without changing anything
+                st.abandoned = false;
+                st.ph = phase::free;
+                st.seq = s + N;
+                st.fence = fence_type{};
+                ++next_read_;
+                notify = true;
+                continue;
+            }
+            if (!backend_->is_complete(st.fence)) return {ring_wait::device, st.fence, s, i};
+            return {ring_wait::none, fence_type{}, s, i};
+        }
+    }
+
+    blocker_type read_step(std::optional<read_slot>& out, bool& notify) {
+        blocker_type b = read_state(notify, true);
+        if (b) return b;
+        slot_state& st = state_[b.slot];
+        st.ph = phase::reading;
+        st.fence = fence_type{};
+        ++next_read_;
+        out = read_slot(this, b.sequence);
+        return b;
+    }
+
+    // Repeats `step` until it succeeds or `timeout` passes: waits on the condition variable for
+    // the other side, or on the backend fence (outside the lock) for the device.
+    template <class Lease>
+    std::optional<Lease> wait_loop(blocker_type (ring::*step)(std::optional<Lease>&, bool&),
+                                   std::chrono::nanoseconds timeout, blocker_type& last) {
+        constexpr auto max_wait = std::chrono::hours(24 * 365);
+        if (timeout > max_wait) timeout = max_wait;
+        const bool may_wait = timeout.count() > 0;
+        const clock::time_point deadline = may_wait ? clock::now() + timeout : clock::time_point{};
+        std::optional<Lease> out;
+        std::unique_lock lk(m_);
+        for (;;) {
+            bool notify = false;
+            last = (this->*step)(out, notify);
+            if (notify) cv_.notify_all();
+            if (!last) return out;
+            if (!may_wait) return std::nullopt;
+            const clock::time_point now = clock::now();
+            if (now >= deadline) return std::nullopt;
+            if (last.reason == ring_wait::device) {
+                const fence_type f = last.fence;
+                lk.unlock();
+                (void)backend_->wait(f, deadline - now);
+                lk.lock();
+            } else {
+                (void)cv_.wait_until(lk, deadline);
+            }
+        }
+    }
+
+    void finish_write(std::uint64_t s, const fence_type& f, bool abandoned) {
+        {
+            std::lock_guard lk(m_);
+            slot_state& st = state_[s % N];
+            UNIBUF_ASSERT(st.seq == s && st.ph == phase::writing, "ring: publish of a slot that is not claimed");
+            st.ph = phase::published;
+            st.abandoned = abandoned;
+            st.fence = abandoned ? fence_type{} : f;
+        }
+        cv_.notify_all();
+    }
+
+    void finish_read(std::uint64_t s, const fence_type& f) {
+        {
+            std::lock_guard lk(m_);
+            slot_state& st = state_[s % N];
+            UNIBUF_ASSERT(st.seq == s && st.ph == phase::reading, "ring: release of a slot that is not read");
+            st.ph = phase::free;
+            st.seq = s + N;
+            st.fence = f;
+        }
+        cv_.notify_all();
+    }
+
+    std::string timeout_message(const char* what, const blocker_type& b, std::chrono::nanoseconds timeout) const {
+        std::string why;
+        switch (b.reason) {
+            case ring_wait::consumer: why = "the consumers still hold its previous item (all slots in flight)"; break;
+            case ring_wait::producer: why = "no producer published it"; break;
+            case ring_wait::device: why = "device work on the slot did not complete"; break;
+            case ring_wait::none: why = "it became ready only at the deadline"; break;
+        }
+        return std::string("unibuf: ring: ") + what + " of sequence " + std::to_string(b.sequence) + " (slot " +
+               std::to_string(b.slot) + " of " + std::to_string(N) + ") timed out after " +
+               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) + " ms: " + why;
+    }
+
+    backend_type* backend_;
+    std::array<Buf, N> slots_;  // destroyed last-but-state: each waits for its own last device use
+    mutable std::mutex m_;
+    std::condition_variable cv_;
+    std::array<slot_state, N> state_{};
+    std::uint64_t next_claim_ = 0;
+    std::uint64_t next_read_ = 0;
+};
+
+} // namespace unibuf
