@@ -23,5 +23,9 @@ class host_backend;
 // view.hpp: write_only_view<T>, write_only_ref<T>
 // state.hpp: buffer_state {uninitialized, host_only, device_only, synchronized, host_dirty, device_dirty}
 // dispatch.hpp: bind(buf, usage), dispatch(backend, kernel, groups, push, bindings...)
+// alloc/block_allocator.hpp: block_allocator (TLSF sub-allocation, no GPU code)
+// pool.hpp: basic_buffer_pool<B, Locking, Policies...>, buffer_pool<B, Policies...> (unlocked),
+//           locked_buffer_pool<B, Policies...>, pool_config
+// ring.hpp: ring<Buffer, N> (claim -> write -> publish / read -> release, per-slot fences)
 
 } // namespace unibuf

@@ -145,11 +145,12 @@ struct pool_config {
     }
 };
 
-/// @brief A pool's counters. "Bytes" are slice sizes after rounding to the pool's alignment.
+/// @brief A pool's counters (a snapshot from `stats()`). "Bytes" are slice sizes after rounding
+/// to the pool's granularity.
 struct pool_stats {
     std::uint64_t capacity_bytes = 0;         ///< bytes of all blocks
     std::size_t blocks = 0;                   ///< blocks held (the first plus grown ones)
-    std::uint64_t bytes_in_use = 0;           ///< bytes of live buffers
+    std::uint64_t bytes_in_use = 0;           ///< bytes taken: live free-standing buffers plus whole batch regions still held
     std::uint64_t peak_bytes_in_use = 0;      ///< most bytes in use at once
     std::size_t live_buffers = 0;             ///< buffers alive now
     std::size_t peak_live_buffers = 0;        ///< most buffers alive at once
@@ -163,7 +164,7 @@ struct pool_stats {
     std::uint64_t batches = 0;                ///< batches ended
     std::uint64_t batch_bytes = 0;            ///< bytes of one batch region (from the batch sizing)
     std::uint64_t peak_batch_bytes = 0;       ///< most bytes one ended batch used of its region
-    std::uint64_t allocations_avoided = 0;    ///< acquires served without a backend allocation
+    std::uint64_t allocations_avoided = 0;    ///< acquires and batch regions served without a backend allocation
     std::uint64_t backend_allocations = 0;    ///< blocks allocated from the backend (first included)
     std::size_t free_ranges = 0;              ///< free ranges over all blocks (1 per empty block)
     std::uint64_t largest_free = 0;           ///< largest contiguous free range
@@ -216,6 +217,7 @@ public:
         first_bytes_ = bytes;
         batch_bytes_ = batch_bytes;
         (void)add_block(bytes, false, ec, why);
+        if (ec) why = "unibuf: buffer_pool: cannot allocate the pool's memory: " + why;
     }
 
     // A direct slice of `bytes` at `align` for a buffer of `elements`; ec (and why, when given) on failure.
@@ -520,7 +522,7 @@ private:
         req.size_bytes = bytes;
         if (bytes > block_allocator::max_capacity) {
             ec = errc::invalid_argument;
-            why = "unibuf: buffer_pool: a block of " + std::to_string(bytes) + " bytes exceeds the largest block (" +
+            why = "a block of " + std::to_string(bytes) + " bytes exceeds the largest block (" +
                   std::to_string(block_allocator::max_capacity) + " bytes)";
             return 0;
         }
@@ -702,9 +704,12 @@ public:
 
     /// @brief One batch: a region of `batch_bytes` reserved at once, from which `acquire` bumps
     /// the batch's buffers (no search, no fragmentation inside). Batch regions all have the same
-    /// size, so with `pool_config::for_batches(n, shapes)` any `n` batches whose buffers stay
-    /// within the shapes fit at once, whatever their sizes and release order (a guarantee that
-    /// free-standing `acquire`s of varying sizes cannot give: their free space can fragment).
+    /// size and the block is a whole number of them, so in a pool made with
+    /// `pool_config::for_batches(n, shapes)` that holds only batches, any `n` batches whose buffers
+    /// stay within the shapes (at most one buffer per shape, each at most its maximum) fit at
+    /// once, whatever their sizes and release order: every free range is a whole number of batch
+    /// regions. Free-standing `acquire`s of varying sizes cannot promise that: their free space
+    /// can fragment.
     /// Move-only; ending it (`end()` or the destructor) keeps its buffers valid: the region
     /// returns to the pool when the batch has ended and its last buffer is released.
     class batch {

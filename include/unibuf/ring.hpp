@@ -128,9 +128,11 @@ public:
     /// @brief A producer's lease on one slot: write the buffer, then `publish`.
     class write_slot {
     public:
+        /// @brief An empty lease (holds no slot).
         write_slot() = default;
+        /// @brief Takes over `o`'s slot; `o` becomes empty.
         write_slot(write_slot&& o) noexcept : ring_(std::exchange(o.ring_, nullptr)), seq_(o.seq_) {}
-        write_slot& operator=(write_slot&& o) noexcept {
+        write_slot& operator=(write_slot&& o) noexcept {  // abandons the slot held before
             if (this != &o) {
                 if (ring_ != nullptr) ring_->finish_write(seq_, fence_type{}, true);
                 ring_ = std::exchange(o.ring_, nullptr);
@@ -147,7 +149,9 @@ public:
 
         /// @brief The slot's buffer (this lease's alone until `publish`).
         [[nodiscard]] Buf& buffer() const noexcept { return ring_->slots_[seq_ % N]; }
+        /// @brief The slot's buffer, as `buffer()`.
         [[nodiscard]] Buf& operator*() const noexcept { return buffer(); }
+        /// @brief Member access to the slot's buffer.
         [[nodiscard]] Buf* operator->() const noexcept { return &buffer(); }
         /// @brief The item's sequence number.
         [[nodiscard]] std::uint64_t sequence() const noexcept { return seq_; }
@@ -173,7 +177,9 @@ public:
     /// @brief A consumer's lease on one published slot: read the buffer, then `release`.
     class read_slot {
     public:
+        /// @brief An empty lease (holds no slot).
         read_slot() = default;
+        /// @brief Takes over `o`'s slot; `o` becomes empty.
         read_slot(read_slot&& o) noexcept : ring_(std::exchange(o.ring_, nullptr)), seq_(o.seq_) {}
         read_slot& operator=(read_slot&& o) noexcept {
             if (this != &o) {
@@ -192,7 +198,9 @@ public:
 
         /// @brief The slot's buffer (this lease's alone until `release`).
         [[nodiscard]] Buf& buffer() const noexcept { return ring_->slots_[seq_ % N]; }
+        /// @brief The slot's buffer, as `buffer()`.
         [[nodiscard]] Buf& operator*() const noexcept { return buffer(); }
+        /// @brief Member access to the slot's buffer.
         [[nodiscard]] Buf* operator->() const noexcept { return &buffer(); }
         /// @brief The item's sequence number.
         [[nodiscard]] std::uint64_t sequence() const noexcept { return seq_; }
@@ -286,8 +294,7 @@ public:
     /// @brief What the next read would wait for. Never blocks.
     [[nodiscard]] blocker_type read_blocker() const {
         std::lock_guard lk(m_);
-        bool notify = false;
-        return const_cast<ring*>(this)->read_state(notify, false);
+        return read_state();
     }
     /// @brief True when `try_read` would succeed now.
     [[nodiscard]] bool ready_to_read() const { return !read_blocker(); }
@@ -355,29 +362,36 @@ private:
         return b;
     }
 
-    // Under the lock. Skips abandoned items when `skip` (a mutation), then says what blocks the next read.
-    blocker_type read_state(bool& notify, bool skip) {
+    // Under the lock. What blocks the next read, looking past abandoned items (never changes anything).
+    blocker_type read_state() const {
         for (std::uint64_t s = next_read_;; ++s) {
             const std::size_t i = static_cast<std::size_t>(s % N);
-            slot_state& st = state_[i];
+            const slot_state& st = state_[i];
             if (st.seq != s || st.ph != phase::published) return {ring_wait::producer, fence_type{}, s, i};
-            if (st.abandoned) {
-                if (!skip) continue;  // an observer looks past it without changing anything
-                st.abandoned = false;
-                st.ph = phase::free;
-                st.seq = s + N;
-                st.fence = fence_type{};
-                ++next_read_;
-                notify = true;
-                continue;
-            }
+            if (st.abandoned) continue;
             if (!backend_->is_complete(st.fence)) return {ring_wait::device, st.fence, s, i};
             return {ring_wait::none, fence_type{}, s, i};
         }
     }
 
+    // Under the lock. Recycles abandoned items at the read position; true when it freed a slot.
+    bool skip_abandoned() {
+        bool freed = false;
+        for (;;) {
+            slot_state& st = state_[next_read_ % N];
+            if (st.seq != next_read_ || st.ph != phase::published || !st.abandoned) return freed;
+            st.abandoned = false;
+            st.ph = phase::free;
+            st.seq = next_read_ + N;
+            st.fence = fence_type{};
+            ++next_read_;
+            freed = true;
+        }
+    }
+
     blocker_type read_step(std::optional<read_slot>& out, bool& notify) {
-        blocker_type b = read_state(notify, true);
+        notify = skip_abandoned();
+        blocker_type b = read_state();
         if (b) return b;
         slot_state& st = state_[b.slot];
         st.ph = phase::reading;

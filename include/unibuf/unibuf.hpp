@@ -1,5 +1,5 @@
 /// @file unibuf.hpp
-/// @brief Umbrella header of the core: policies, concepts, buffers, dispatch and the host backend.
+/// @brief Umbrella header of the core: policies, concepts, buffers, dispatch, pool, ring and the host backend.
 /// GPU backends have their own headers (`backend/vulkan/`, `backend/gl/`) and CMake targets.
 #pragma once
 
@@ -10,6 +10,8 @@
 #include "error.hpp"
 #include "fwd.hpp"
 #include "policy.hpp"
+#include "pool.hpp"
+#include "ring.hpp"
 #include "state.hpp"
 #include "view.hpp"
 #include "backend/common.hpp"

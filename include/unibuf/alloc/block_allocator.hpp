@@ -50,7 +50,7 @@ namespace unibuf {
 enum class block_status : std::uint8_t {
     ok,                  ///< the range was allocated
     invalid_request,     ///< size 0 or an alignment that is not a power of two
-    too_large,           ///< the request (with alignment) exceeds the whole block
+    too_large,           ///< the request (rounded to the granularity) exceeds the whole block
     insufficient_space,  ///< fewer bytes are free than the request needs
     fragmented,          ///< enough bytes are free in total, but no contiguous aligned range is
 };
@@ -99,7 +99,7 @@ public:
     /// @throws std::bad_alloc when the bookkeeping cannot be reserved
     explicit block_allocator(std::uint64_t capacity, std::uint64_t granularity = 1, std::size_t reserve_ranges = 64)
         : gran_shift_(static_cast<unsigned>(std::countr_zero(granularity == 0 ? 1 : granularity))) {
-        UNIBUF_ASSERT(granularity != 0 && std::has_single_bit(granularity), "granularity must be a power of two");
+        UNIBUF_ASSERT(is_pow2(granularity), "granularity must be a power of two");
         UNIBUF_ASSERT(capacity <= max_capacity, "block_allocator capacity above max_capacity");
         capacity_ = (capacity >> gran_shift_) << gran_shift_;
         reserve(reserve_ranges);
@@ -267,6 +267,9 @@ public:
     }
 
 private:
+    // std::has_single_bit becomes a libgcc popcount call without -mpopcnt; this is two instructions.
+    static constexpr bool is_pow2(std::uint64_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
+
     static constexpr unsigned sl_log2 = 5;
     static constexpr unsigned sl_count = 1u << sl_log2;
     static constexpr unsigned fl_count = 64 - sl_log2;
@@ -328,30 +331,32 @@ private:
 
     // Finds a free block for the request without changing anything; fills `r` on failure.
     std::uint32_t find(std::uint64_t size, std::uint64_t alignment, block_result& r) const noexcept {
-        if (size == 0 || alignment == 0 || !std::has_single_bit(alignment)) {
+        if (size == 0 || !is_pow2(alignment)) {
             r.status = block_status::invalid_request;
             return invalid_id;
         }
         const std::uint64_t gran = granularity();
-        const std::uint64_t pad = alignment > gran ? alignment - gran : 0;
-        if (size > capacity_ || pad > capacity_ - size) {
-            fail(r, block_status::too_large);
+        if (size > capacity_ || units_of(size) > (capacity_ >> gran_shift_)) {
+            fail(r, block_status::too_large);  // offset 0 meets any alignment: only the size can rule it out
             return invalid_id;
         }
         const std::uint64_t units = units_of(size);
         const std::uint64_t bytes = units << gran_shift_;
+        const std::uint64_t pad = alignment > gran ? alignment - gran : 0;
         // Fast path: a class whose every block holds the request plus worst-case padding.
-        unsigned fl = 0, sl = 0;
-        map_search(units + (pad >> gran_shift_), fl, sl);
-        std::uint32_t id = first_at_or_above(fl, sl);
-        if (id != invalid_id) return id;
-        // Exact path: blocks in classes that may be large enough, checked one by one.
+        unsigned lim_fl = fl_count, lim_sl = 0;
+        if (pad <= capacity_ - bytes) {
+            map_search(units + (pad >> gran_shift_), lim_fl, lim_sl);
+            const std::uint32_t id = first_at_or_above(lim_fl, lim_sl);
+            if (id != invalid_id) return id;
+        }
+        // Exact path: blocks in the classes below that may still hold it, checked one by one.
         unsigned efl = 0, esl = 0;
         map_insert(units, efl, esl);
-        for (unsigned f = efl; f < fl_count && f <= fl; ++f) {
+        for (unsigned f = efl; f < fl_count && f <= lim_fl; ++f) {
             if ((fl_map_ >> f & 1u) == 0) continue;
             for (unsigned s = (f == efl ? esl : 0); s < sl_count; ++s) {
-                if (f == fl && s >= sl) break;  // from (fl, sl) on, the fast path looked already
+                if (f == lim_fl && s >= lim_sl) break;  // from (lim_fl, lim_sl) on, the fast path looked already
                 for (std::uint32_t i = heads_[f][s]; i != invalid_id; i = nodes_[i].next_free)
                     if (fits(nodes_[i], bytes, alignment)) return i;
             }
