@@ -110,6 +110,7 @@ endif()
 
 add_library(unibuf_opengl INTERFACE)
 add_library(unibuf::opengl ALIAS unibuf_opengl)
+set_target_properties(unibuf_opengl PROPERTIES EXPORT_NAME opengl)
 target_link_libraries(unibuf_opengl INTERFACE unibuf::unibuf ${CMAKE_DL_LIBS})
 
 if(UNIBUF_GLAD STREQUAL "generate")
@@ -128,12 +129,16 @@ if(UNIBUF_GLAD STREQUAL "generate")
     DEPENDS ${CMAKE_CURRENT_LIST_FILE}
     COMMENT "unibuf: generating the glad 2 loader (GL 4.6 core, EGL 1.5)"
     VERBATIM)
-  add_custom_target(unibuf_glad DEPENDS ${_glad_dir}/include/glad/gl.h ${_glad_dir}/include/glad/egl.h)
+  # In ALL, so that a plain build generates what `install` copies (the library itself builds nothing).
+  add_custom_target(unibuf_glad ALL DEPENDS ${_glad_dir}/include/glad/gl.h ${_glad_dir}/include/glad/egl.h)
   add_dependencies(unibuf_opengl unibuf_glad)  # followed transitively by every consumer
   target_include_directories(unibuf_opengl INTERFACE
     $<BUILD_INTERFACE:${_glad_dir}/include>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/unibuf/glad>)
   if(UNIBUF_INSTALL)
+    install(CODE "if(NOT EXISTS \"${_glad_dir}/include/glad/gl.h\")
+  message(FATAL_ERROR \"unibuf: build before installing: the glad loader of unibuf::opengl is generated at build time (cmake --build <dir>)\")
+endif()")
     install(DIRECTORY ${_glad_dir}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/unibuf/glad)
   endif()
 elseif(UNIBUF_GLAD STREQUAL "package")

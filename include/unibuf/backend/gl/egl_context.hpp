@@ -228,9 +228,16 @@ private:
     }
 
     void try_device(const options& opt) {
-        if (GLAD_EGL_EXT_platform_device == 0 || GLAD_EGL_EXT_device_enumeration == 0 ||
-            GLAD_EGL_EXT_platform_base == 0) {
-            note(platform::device, "the client extensions EGL_EXT_platform_device/EGL_EXT_device_enumeration are missing");
+        // EGL_EXT_device_base is enumeration + query in one (NVIDIA advertises it alone).
+        const bool enumeration = GLAD_EGL_EXT_device_enumeration != 0 || GLAD_EGL_EXT_device_base != 0;
+        if (GLAD_EGL_EXT_platform_device == 0 || GLAD_EGL_EXT_platform_base == 0 || !enumeration ||
+            eglQueryDevicesEXT == nullptr) {
+            std::string missing;
+            if (GLAD_EGL_EXT_platform_base == 0) missing += " EGL_EXT_platform_base";
+            if (GLAD_EGL_EXT_platform_device == 0) missing += " EGL_EXT_platform_device";
+            if (!enumeration) missing += " EGL_EXT_device_enumeration (or EGL_EXT_device_base)";
+            if (missing.empty()) missing = " eglQueryDevicesEXT";
+            note(platform::device, "the client extension is missing:" + missing);
             return;
         }
         EGLint n = 0;
@@ -244,7 +251,8 @@ private:
         std::vector<std::pair<EGLDeviceEXT, std::string>> order;  // hardware first
         std::vector<std::pair<EGLDeviceEXT, std::string>> software;
         for (std::size_t i = 0; i < devices.size(); ++i) {
-            const char* ext = GLAD_EGL_EXT_device_query != 0 ? eglQueryDeviceStringEXT(devices[i], EGL_EXTENSIONS) : nullptr;
+            const bool query = (GLAD_EGL_EXT_device_query != 0 || GLAD_EGL_EXT_device_base != 0) && eglQueryDeviceStringEXT != nullptr;
+            const char* ext = query ? eglQueryDeviceStringEXT(devices[i], EGL_EXTENSIONS) : nullptr;
             const bool soft = ext != nullptr && std::string_view(ext).find("EGL_MESA_device_software") != std::string_view::npos;
             std::string label = "device " + std::to_string(i) + (soft ? " (software)" : "");
             (soft && opt.prefer_hardware ? software : order).emplace_back(devices[i], std::move(label));

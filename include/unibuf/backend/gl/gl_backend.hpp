@@ -34,14 +34,14 @@
 /// ## Thread rules
 /// A GL context is current on one thread. Everything of this backend that calls GL must run on the
 /// thread the context was current on when the backend was made (the *context thread*): creating
-/// and destroying the backend, kernels and buffers, `allocate`, `flush`, `invalidate`, `copy`,
-/// `dispatch`, `insert_fence`, and `wait`/`is_complete` of a fence not yet known complete. Every
-/// such call checks the thread (`options::check_thread`, on by default, one id comparison) and
-/// throws `errc::wrong_thread` naming the call and both threads. Hence, off the context thread,
-/// a buffer may be written only through a view or pointer taken on the context thread (any sync
-/// policy, the buffer idle), e.g. with `gl_parallel_writes`, and destroyed only once idle.
-/// Buffers (and kernels) destroyed on another thread while idle are queued and deleted on the
-/// context thread at its next call. Call `rebind_thread()` after moving the context to another thread.
+/// and destroying the backend, creating kernels and buffers, `allocate`, `flush`, `invalidate`,
+/// `copy`, `dispatch`, `insert_fence`, and `wait`/`is_complete` of a fence not yet known complete.
+/// Every such call checks the thread (`options::check_thread`, on by default, one id comparison)
+/// and throws `errc::wrong_thread` naming the call and both threads. Hence, off the context thread,
+/// a buffer may be written only through a view or pointer taken on the context thread while it is
+/// idle (e.g. with `gl_parallel_writes`), and destroyed only once idle: its GL objects (and those of
+/// kernels) are then queued and deleted on the context thread at the backend's next call.
+/// Call `rebind_thread()` after making the context current on another thread.
 /// The backend changes the current program, indexed storage-buffer bindings `0..n-1` and
 /// uniform-buffer binding 0 (and, without DSA, the copy-read/copy-write bindings) of the context.
 #pragma once
@@ -307,6 +307,72 @@ struct gl_buffer_calls {
     }
 };
 
+/// GL has no glDispatchComputeBase: dispatches larger than GL_MAX_COMPUTE_WORK_GROUP_COUNT run as
+/// several glDispatchCompute calls, and the kernel learns each one's base group from a uniform.
+/// This rewrites the kernel's gl_WorkGroupID / gl_GlobalInvocationID / gl_NumWorkGroups into
+/// macros that add the base (and give the whole dispatch's group count), declared after the
+/// source's leading #version/#extension lines, with #line keeping compiler messages' line numbers.
+/// Returns false (and leaves `out` empty) when the source uses none of them.
+inline bool gl_add_group_base(std::string_view src, std::string& out) {
+    static constexpr std::string_view names[] = {"gl_WorkGroupID", "gl_GlobalInvocationID", "gl_NumWorkGroups"};
+    auto is_ident = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    };
+    std::string body;
+    bool used = false;
+    for (std::size_t i = 0; i < src.size();) {
+        bool replaced = false;
+        if (src[i] == 'g' && (i == 0 || !is_ident(src[i - 1]))) {
+            for (std::string_view n : names) {
+                if (src.substr(i, n.size()) == n && (i + n.size() == src.size() || !is_ident(src[i + n.size()]))) {
+                    body += "unibuf_";
+                    body += n.substr(3);
+                    i += n.size();
+                    replaced = used = true;
+                    break;
+                }
+            }
+        }
+        if (!replaced) body += src[i++];
+    }
+    if (!used) return false;
+    // The leading directives: lines (after blank lines and comments) starting with #version / #extension.
+    std::size_t pos = 0;
+    std::size_t insert_at = 0;
+    int line = 1;
+    int insert_line = 1;
+    bool in_block_comment = false;
+    while (pos < body.size()) {
+        const std::size_t eol = std::min(body.find('\n', pos), body.size());
+        std::string_view l(body.data() + pos, eol - pos);
+        const std::size_t first = l.find_first_not_of(" \t\r");
+        const std::string_view t = first == std::string_view::npos ? std::string_view{} : l.substr(first);
+        const bool directive = !in_block_comment && (t.starts_with("#version") || t.starts_with("#extension"));
+        const bool blank_or_comment = in_block_comment || t.empty() || t.starts_with("//") || t.starts_with("/*");
+        if (t.starts_with("/*") && t.find("*/") == std::string_view::npos) in_block_comment = true;
+        else if (in_block_comment && t.find("*/") != std::string_view::npos) in_block_comment = false;
+        if (!directive && !blank_or_comment) break;
+        pos = eol + 1;
+        ++line;
+        if (directive) {
+            insert_at = std::min(pos, body.size());
+            insert_line = line;
+        }
+    }
+    const std::string_view prologue =
+        "uniform uvec3 unibuf_group_base;\n"
+        "uniform uvec3 unibuf_group_count;\n"
+        "#define unibuf_WorkGroupID (gl_WorkGroupID + unibuf_group_base)\n"
+        "#define unibuf_GlobalInvocationID (gl_GlobalInvocationID + unibuf_group_base * gl_WorkGroupSize)\n"
+        "#define unibuf_NumWorkGroups (unibuf_group_count)\n";
+    out.assign(body, 0, insert_at);
+    if (!out.empty() && out.back() != '\n') out += '\n';
+    out += prologue;
+    out += "#line " + std::to_string(insert_line) + "\n";
+    out.append(body, insert_at, std::string::npos);
+    return true;
+}
+
 inline std::string gl_error_name(GLenum e) {
     switch (e) {
         case GL_INVALID_ENUM: return "GL_INVALID_ENUM";
@@ -376,7 +442,9 @@ public:
 
         /// @brief The host view: persistent mapping, staging mapping or shadow copy.
         [[nodiscard]] std::byte* host_data() const noexcept { return shadow_ ? shadow_.get() : mapped_; }
+        /// @brief Bytes of the allocation.
         [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
+        /// @brief What was chosen and why (fallbacks included).
         [[nodiscard]] const allocation_report& report() const noexcept { return plan_.report; }
         /// @brief The GL buffer kernels bind (the device copy).
         [[nodiscard]] GLuint buffer() const noexcept { return buffer_; }
@@ -384,7 +452,9 @@ public:
         [[nodiscard]] GLuint staging_buffer() const noexcept { return staging_; }
         /// @brief The storage and map flags chosen for this allocation.
         [[nodiscard]] const gl_storage_plan& plan() const noexcept { return plan_; }
+        /// @brief How the host view reaches the GL buffer.
         [[nodiscard]] gl_storage_mode mode() const noexcept { return plan_.mode; }
+        /// @brief False for an empty (default or moved-from) allocation.
         [[nodiscard]] explicit operator bool() const noexcept { return buffer_ != 0; }
 
     private:
@@ -490,7 +560,9 @@ public:
         state_->alive = false;
     }
 
+    /// @brief "opengl".
     [[nodiscard]] std::string_view name() const noexcept { return "opengl"; }
+    /// @brief The options the backend was made with.
     [[nodiscard]] const options& config() const noexcept { return opt_; }
     /// @brief What the context offers (version, extensions used, limits).
     [[nodiscard]] const gl_capabilities& capabilities() const noexcept { return caps_; }
@@ -662,8 +734,9 @@ public:
     /// uniform block at binding 0; then a barrier (storage, buffer-update, client-mapped) and a fence.
     /// GL runs one context's commands in order, so `after` (fences of this context) is already
     /// satisfied; a fence of another backend is waited for on the GPU (`glWaitSync`).
-    /// @throws std::system_error invalid_argument (missing binding, misaligned offset, too many
-    /// bytes of push constants, too many groups), out_of_range, wrong_thread
+    /// Group counts above GL_MAX_COMPUTE_WORK_GROUP_COUNT run as several glDispatchCompute calls
+    /// (see `gl_kernel`). @throws std::system_error invalid_argument (missing binding, misaligned
+    /// offset, too many bytes of push constants), out_of_range, wrong_thread
     fence dispatch(const gl_kernel& k, dispatch_size groups, std::span<const bound_range<gl_backend>> ranges,
                    std::span<const std::byte> push, std::span<const fence> after);
 
@@ -840,6 +913,11 @@ private:
 /// context, with what the dispatch needs to know: the storage-buffer bindings it uses and the size
 /// of its uniform block at binding 0 (the push constants). Move-only; create and destroy on the
 /// context thread (destroyed elsewhere, it is queued for it).
+///
+/// Dispatches larger than GL_MAX_COMPUTE_WORK_GROUP_COUNT are split (GL has no dispatch base):
+/// the source's `gl_WorkGroupID`, `gl_GlobalInvocationID` and `gl_NumWorkGroups` are rewritten to
+/// add each part's base group and to give the whole dispatch's count, through two uniforms
+/// (`unibuf_group_base`, `unibuf_group_count`) declared after the `#version`/`#extension` lines.
 class gl_kernel {
 public:
     gl_kernel() = default;
@@ -849,6 +927,8 @@ public:
     gl_kernel(gl_backend& backend, std::string_view glsl, std::string name = "kernel") : name_(std::move(name)) {
         backend.require_thread("compile kernel");
         backend.state_->collect();
+        std::string prepared;
+        if (detail::gl_add_group_base(glsl, prepared)) glsl = prepared;
         const GLuint shader = glCreateShader(GL_COMPUTE_SHADER);
         const GLchar* src = glsl.data();
         const auto len = static_cast<GLint>(glsl.size());
@@ -887,6 +967,8 @@ public:
             storage_bindings_.push_back(static_cast<std::uint32_t>(binding));
         }
         std::sort(storage_bindings_.begin(), storage_bindings_.end());
+        base_location_ = glGetUniformLocation(program, "unibuf_group_base");
+        count_location_ = glGetUniformLocation(program, "unibuf_group_count");
         glGetProgramInterfaceiv(program, GL_UNIFORM_BLOCK, GL_ACTIVE_RESOURCES, &count);
         for (GLint i = 0; i < count; ++i) {
             const GLenum props[2] = {GL_BUFFER_BINDING, GL_BUFFER_DATA_SIZE};
@@ -899,7 +981,8 @@ public:
     gl_kernel(gl_kernel&& o) noexcept
         : state_(std::move(o.state_)), program_(std::exchange(o.program_, 0)), name_(std::move(o.name_)),
           local_size_(o.local_size_), storage_bindings_(std::move(o.storage_bindings_)),
-          push_size_(std::exchange(o.push_size_, 0)) {}
+          push_size_(std::exchange(o.push_size_, 0)), base_location_(o.base_location_), count_location_(o.count_location_),
+          base_(o.base_), count_(o.count_) {}
     gl_kernel& operator=(gl_kernel&& o) noexcept {
         if (this != &o) {
             reset();
@@ -909,6 +992,10 @@ public:
             local_size_ = o.local_size_;
             storage_bindings_ = std::move(o.storage_bindings_);
             push_size_ = std::exchange(o.push_size_, 0);
+            base_location_ = o.base_location_;
+            count_location_ = o.count_location_;
+            base_ = o.base_;
+            count_ = o.count_;
         }
         return *this;
     }
@@ -925,6 +1012,7 @@ public:
 
     /// @brief The GL program name.
     [[nodiscard]] GLuint program() const noexcept { return program_; }
+    /// @brief The name given at construction (used in error messages).
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
     /// @brief `local_size_x/y/z` of the shader.
     [[nodiscard]] const std::array<std::uint32_t, 3>& local_size() const noexcept { return local_size_; }
@@ -932,6 +1020,7 @@ public:
     [[nodiscard]] const std::vector<std::uint32_t>& storage_bindings() const noexcept { return storage_bindings_; }
     /// @brief Bytes of the uniform block at binding 0 (the push constants); 0 when there is none.
     [[nodiscard]] std::uint32_t push_size() const noexcept { return push_size_; }
+    /// @brief False for an empty (default or moved-from) kernel.
     [[nodiscard]] explicit operator bool() const noexcept { return program_ != 0; }
 
 private:
@@ -959,6 +1048,12 @@ private:
     std::array<std::uint32_t, 3> local_size_{};
     std::vector<std::uint32_t> storage_bindings_;
     std::uint32_t push_size_ = 0;
+    // Group base / count uniforms of the rewritten source (-1: unused), with their current values.
+    friend class gl_backend;
+    GLint base_location_ = -1;
+    GLint count_location_ = -1;
+    mutable std::array<std::uint32_t, 3> base_{};   // a cache of uniform values: dispatch takes a const kernel
+    mutable std::array<std::uint32_t, 3> count_{};
 };
 
 inline gl_backend::fence gl_backend::dispatch(const gl_kernel& k, dispatch_size groups,
@@ -980,12 +1075,6 @@ inline gl_backend::fence gl_backend::dispatch(const gl_kernel& k, dispatch_size 
         throw_error(errc::invalid_argument, who + std::to_string(push.size()) + " bytes of push constants, but the "
                                                   "kernel's uniform block at binding 0 holds " +
                                                   std::to_string(k.push_size()) + " bytes");
-    const std::uint32_t g[3] = {groups.x, groups.y, groups.z};
-    for (int i = 0; i < 3; ++i)
-        if (g[i] > caps_.max_groups[static_cast<std::size_t>(i)])
-            throw_error(errc::invalid_argument, who + std::to_string(g[i]) + " work groups in dimension " +
-                                                    std::to_string(i) + " exceed GL_MAX_COMPUTE_WORK_GROUP_COUNT (" +
-                                                    std::to_string(caps_.max_groups[static_cast<std::size_t>(i)]) + ")");
     for (std::size_t i = 0; i < ranges.size(); ++i) {
         const auto& r = ranges[i];
         if (r.allocation == nullptr)
@@ -1022,7 +1111,24 @@ inline gl_backend::fence gl_backend::dispatch(const gl_kernel& k, dispatch_size 
         calls_.sub_data(push_ubo_, 0, push_scratch_.size(), push_scratch_.data());
         glBindBufferRange(GL_UNIFORM_BUFFER, 0, push_ubo_, 0, static_cast<GLsizeiptr>(k.push_size()));
     }
-    glDispatchCompute(groups.x, groups.y, groups.z);
+    // Above GL_MAX_COMPUTE_WORK_GROUP_COUNT: several parts, each told its base (see gl_kernel).
+    const std::array<std::uint32_t, 3> total{groups.x, groups.y, groups.z};
+    if (k.count_location_ >= 0 && k.count_ != total) {
+        glProgramUniform3ui(k.program(), k.count_location_, groups.x, groups.y, groups.z);
+        k.count_ = total;
+    }
+    const auto& lim = caps_.max_groups;
+    for (std::uint32_t bz = 0; bz < groups.z; bz += lim[2])
+        for (std::uint32_t by = 0; by < groups.y; by += lim[1])
+            for (std::uint32_t bx = 0; bx < groups.x; bx += lim[0]) {
+                const std::array<std::uint32_t, 3> base{bx, by, bz};
+                if (k.base_location_ >= 0 && k.base_ != base) {
+                    glProgramUniform3ui(k.program(), k.base_location_, bx, by, bz);
+                    k.base_ = base;
+                }
+                glDispatchCompute(std::min(lim[0], groups.x - bx), std::min(lim[1], groups.y - by),
+                                  std::min(lim[2], groups.z - bz));
+            }
     glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT | GL_BUFFER_UPDATE_BARRIER_BIT | GL_CLIENT_MAPPED_BUFFER_BARRIER_BIT);
     return make_fence();
 }

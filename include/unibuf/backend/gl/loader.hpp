@@ -20,7 +20,7 @@
 ///   GL_ARB_direct_state_access is present.
 ///
 /// Header-only use without CMake: generate glad once with
-/// `python3 -m glad --reproducible --api gl:core=4.6,egl=1.5 --extensions GL_ARB_buffer_storage,GL_ARB_direct_state_access,GL_KHR_debug,EGL_EXT_platform_base,EGL_EXT_platform_device,EGL_EXT_device_base,EGL_EXT_device_enumeration,EGL_EXT_device_query,EGL_MESA_platform_surfaceless,EGL_KHR_create_context,EGL_KHR_surfaceless_context,EGL_KHR_no_config_context --out-path glad c --header-only --loader`
+/// `python3 -m glad --reproducible --api gl:core=4.6,egl=1.5 --extensions GL_ARB_buffer_storage,GL_ARB_direct_state_access,GL_ARB_compute_shader,GL_ARB_shader_storage_buffer_object,GL_KHR_debug,EGL_EXT_platform_base,EGL_EXT_platform_device,EGL_EXT_device_base,EGL_EXT_device_enumeration,EGL_EXT_device_query,EGL_MESA_platform_surfaceless,EGL_KHR_create_context,EGL_KHR_surfaceless_context,EGL_KHR_no_config_context --out-path glad c --header-only --loader`
 /// and add `glad/include` to the include path (link `-ldl` on glibc older than 2.34).
 #pragma once
 

@@ -73,7 +73,9 @@ public:
 
         /// @brief The claimed elements, to write.
         [[nodiscard]] view_type view() const noexcept { return view_type(data_, count_); }
+        /// @brief First claimed element.
         [[nodiscard]] std::size_t offset() const noexcept { return offset_; }
+        /// @brief Number of claimed elements.
         [[nodiscard]] std::size_t size() const noexcept { return count_; }
         /// @brief Ends the claim: every write made through it happens-before `finish()` returns.
         void publish() noexcept {
@@ -182,10 +184,10 @@ private:
     }
 
     void release_claim() noexcept {
-        {
-            std::lock_guard lk(m_);
-            --open_;
-        }
+        // Notify under the lock: once finish() sees open_ == 0 the batch may be destroyed, so the
+        // writer must not touch cv_ after unlocking.
+        std::lock_guard lk(m_);
+        --open_;
         cv_.notify_all();
     }
 

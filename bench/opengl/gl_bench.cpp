@@ -1,0 +1,303 @@
+// OpenGL backend benchmarks (Google Benchmark; JSON with --benchmark_out=<file> --benchmark_out_format=json).
+//
+//   upload/persistent/bytes:B/batch:K      a streaming upload through unibuf: upload_buffer::write()
+//                               into a persistent-mapped slot of a ring (fences per group of K slots)
+//   upload/buffer_sub_data/bytes:B/batch:K the same ring with plain GL buffers and glBufferSubData
+//   upload/persistent_parallel/bytes:B     batch 1, the slot filled by up to 8 writer threads through
+//                               gl_parallel_writes (what glBufferSubData cannot do: it copies on the
+//                               context thread)
+//   latency/<path>              small update (4 KiB) + saxpy dispatch + readback of the 4 KiB result,
+//                               per iteration; counters p50_us / p99_us; path = persistent | traditional
+//                               (gl_backend::options::force_traditional: glBufferSubData / glGetBufferSubData)
+//   fence_round_trip            glFenceSync + glClientWaitSync on an idle context; p50_us / p99_us
+//
+// A ring slot is reused only after its fence completed (the wait is part of the timing), so neither
+// path can run ahead of the GPU. The context is headless EGL (device platform first), not a debug context.
+#include <unibuf/backend/gl/egl_context.hpp>
+#include <unibuf/backend/gl/gl.hpp>
+#include <unibuf/unibuf.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include "../../test/opengl/keep_libraries.hpp"  // LeakSanitizer-clean exit in sanitizer builds
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <span>
+#include <thread>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace unibuf;
+
+struct gl_world {
+    egl_context context;
+    gl_backend persistent;
+    gl_backend traditional{gl_backend::options{.force_traditional = true}};
+    gl_kernel saxpy_persistent{persistent, kernels::saxpy_glsl, "saxpy"};
+    gl_kernel saxpy_traditional{traditional, kernels::saxpy_glsl, "saxpy"};
+};
+std::unique_ptr<gl_world> world;
+
+void set_percentiles(benchmark::State& state, std::vector<double>& us) {
+    if (us.empty()) return;
+    std::sort(us.begin(), us.end());
+    auto at = [&](double q) { return us[std::min(us.size() - 1, static_cast<std::size_t>(q * static_cast<double>(us.size())))]; };
+    state.counters["p50_us"] = at(0.50);
+    state.counters["p99_us"] = at(0.99);
+    state.counters["min_us"] = us.front();
+}
+
+void wait_or_fail(benchmark::State& state, gl_backend& gpu, const gl_backend::fence& f) {
+    if (!gpu.wait(f, default_wait_timeout)) state.SkipWithError("a fence did not complete within 10 s");
+}
+
+// ---- streaming upload ---------------------------------------------------------------------------
+//
+// A ring of 3 groups of `batch` slots. Iteration i writes slot i; after the last slot of a group
+// a fence is inserted and flushed (so it signals in the background, as basic_buffer's fences do:
+// it polls each new fence once); before the first slot of a group is rewritten, that group's
+// fence from the previous lap is waited for. batch = 1: a fence per upload; batch = 16: many
+// small updates per fence, as in a frame.
+
+struct upload_ring {
+    std::size_t batch;
+    std::vector<gl_backend::fence> fences = std::vector<gl_backend::fence>(3);
+    std::size_t i = 0;
+    [[nodiscard]] std::size_t slots() const { return 3 * batch; }
+    /// Before writing: waits for the slot's group when it starts a lap; returns the slot.
+    std::size_t begin(benchmark::State& state, gl_backend& gpu) {
+        const std::size_t slot = i % slots();
+        if (slot % batch == 0) wait_or_fail(state, gpu, fences[slot / batch]);
+        return slot;
+    }
+    /// After writing: closes the group with a flushed fence.
+    void end(gl_backend& gpu) {
+        const std::size_t slot = i++ % slots();
+        if (slot % batch == batch - 1) {
+            fences[slot / batch] = gpu.insert_fence();
+            glFlush();
+        }
+    }
+};
+
+void upload_persistent(benchmark::State& state) {
+    gl_backend& gpu = world->persistent;
+    const auto bytes = static_cast<std::size_t>(state.range(0));
+    upload_ring ring{static_cast<std::size_t>(state.range(1))};
+    const std::vector<std::byte> src(bytes, std::byte{0x5a});
+    std::vector<upload_buffer<std::byte, gl_backend>> slots;
+    for (std::size_t i = 0; i < ring.slots(); ++i) slots.emplace_back(gpu, bytes);
+    for (auto _ : state) {
+        auto& b = slots[ring.begin(state, gpu)];
+        b.write(src);  // memcpy into the mapping; coherent: nothing to flush
+        ring.end(gpu);
+    }
+    wait_or_fail(state, gpu, gpu.insert_fence());
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(bytes));
+    state.SetLabel(std::string(to_string(slots[0].allocation().mode())) + ", " + slots[0].report().reason);
+}
+
+void upload_buffer_sub_data(benchmark::State& state) {
+    gl_backend& gpu = world->persistent;
+    const auto bytes = static_cast<std::size_t>(state.range(0));
+    upload_ring ring{static_cast<std::size_t>(state.range(1))};
+    const std::vector<std::byte> src(bytes, std::byte{0x5a});
+    std::vector<GLuint> slots(ring.slots());
+    glCreateBuffers(static_cast<GLsizei>(slots.size()), slots.data());
+    for (GLuint b : slots) glNamedBufferStorage(b, static_cast<GLsizeiptr>(bytes), nullptr, GL_DYNAMIC_STORAGE_BIT);
+    for (auto _ : state) {
+        const GLuint b = slots[ring.begin(state, gpu)];
+        glNamedBufferSubData(b, 0, static_cast<GLsizeiptr>(bytes), src.data());
+        ring.end(gpu);
+    }
+    wait_or_fail(state, gpu, gpu.insert_fence());
+    glDeleteBuffers(static_cast<GLsizei>(slots.size()), slots.data());
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(bytes));
+    state.SetLabel("glNamedBufferSubData into glBufferStorage(GL_DYNAMIC_STORAGE_BIT)");
+}
+
+/// Writer threads kept for the whole benchmark; each round hands every thread one claim.
+class writer_pool {
+public:
+    explicit writer_pool(std::size_t n) {
+        for (std::size_t t = 0; t < n; ++t) threads_.emplace_back([this, t] { run(t); });
+    }
+    ~writer_pool() {
+        {
+            std::lock_guard lk(m_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        for (auto& t : threads_) t.join();
+    }
+    [[nodiscard]] std::size_t size() const { return threads_.size(); }
+    /// Runs job(t) on every thread t (returns at once; completion is the batch's finish()).
+    void start(std::function<void(std::size_t)> job) {
+        {
+            std::lock_guard lk(m_);
+            job_ = std::move(job);
+            ++generation_;
+        }
+        cv_.notify_all();
+    }
+
+private:
+    void run(std::size_t t) {
+        std::uint64_t seen = 0;
+        for (;;) {
+            std::function<void(std::size_t)> job;
+            {
+                std::unique_lock lk(m_);
+                cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+                if (stop_) return;
+                seen = generation_;
+                job = job_;
+            }
+            job(t);
+        }
+    }
+    std::mutex m_;
+    std::condition_variable cv_;
+    std::function<void(std::size_t)> job_;
+    std::uint64_t generation_ = 0;
+    bool stop_ = false;
+    std::vector<std::thread> threads_;
+};
+
+void upload_persistent_parallel(benchmark::State& state) {
+    gl_backend& gpu = world->persistent;
+    const auto bytes = static_cast<std::size_t>(state.range(0));
+    upload_ring ring{1};
+    const std::vector<std::byte> src(bytes, std::byte{0x5a});
+    using buf = upload_buffer<std::byte, gl_backend>;
+    std::vector<buf> slots;
+    for (std::size_t i = 0; i < ring.slots(); ++i) slots.emplace_back(gpu, bytes);
+    writer_pool pool(std::min<std::size_t>(8, std::max(2u, std::thread::hardware_concurrency())));
+    const std::size_t part = (bytes / pool.size() + 63) / 64 * 64;
+    for (auto _ : state) {
+        auto& b = slots[ring.begin(state, gpu)];
+        gl_parallel_writes<buf> batch(b);
+        std::vector<std::optional<gl_parallel_writes<buf>::claim>> claims(pool.size());
+        for (std::size_t t = 0; t < pool.size(); ++t) {
+            const std::size_t off = std::min(bytes, t * part);
+            claims[t].emplace(batch.acquire(off, std::min(part, bytes - off)));
+        }
+        pool.start([&](std::size_t t) {
+            auto& c = *claims[t];
+            c.view().assign(std::span<const std::byte>(src.data() + c.offset(), c.size()));
+            c.publish();
+        });
+        (void)batch.finish();
+        ring.end(gpu);
+    }
+    wait_or_fail(state, gpu, gpu.insert_fence());
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(bytes));
+    state.SetLabel(std::to_string(pool.size()) + " writer threads through gl_parallel_writes");
+}
+
+// ---- small update + dispatch + readback ---------------------------------------------------------
+
+struct saxpy_params {
+    float a;
+    std::uint32_t n;
+};
+
+void latency(benchmark::State& state, bool traditional) {
+    gl_backend& gpu = traditional ? world->traditional : world->persistent;
+    gl_kernel& k = traditional ? world->saxpy_traditional : world->saxpy_persistent;
+    constexpr std::size_t n = 1024;  // 4 KiB of floats
+    upload_buffer<float, gl_backend> x(gpu, n);
+    basic_buffer<float, gl_backend, access::read_write, coherence::coherent, placement::host, sync::fenced> y(gpu, n);
+    y.fill(0.0f);
+    std::vector<float> update(n, 1.0f);
+    std::vector<float> out(n);
+    std::vector<double> us;
+    us.reserve(100000);
+    const saxpy_params p{1.0f, static_cast<std::uint32_t>(n)};
+    for (auto _ : state) {
+        const auto t0 = std::chrono::steady_clock::now();
+        x.write(update);
+        (void)unibuf::dispatch(gpu, k, dispatch_size{static_cast<std::uint32_t>(n / 64)}, push_constants(p),
+                               bind(x, usage::read), bind(y));
+        y.read(out);  // waits for the dispatch's fence, then reads (traditional: glGetBufferSubData)
+        const auto t1 = std::chrono::steady_clock::now();
+        const double seconds = std::chrono::duration<double>(t1 - t0).count();
+        state.SetIterationTime(seconds);
+        us.push_back(seconds * 1e6);
+        update[0] += 1.0f;
+    }
+    benchmark::DoNotOptimize(out.data());
+    if (out[1] < 1.0f) state.SkipWithError("the dispatch result did not reach the host");
+    set_percentiles(state, us);
+    state.SetLabel(traditional ? "glBufferSubData/glGetBufferSubData shadow copies" : "persistent-mapped");
+}
+
+// ---- fence round trip ---------------------------------------------------------------------------
+
+void fence_round_trip(benchmark::State& state) {
+    gl_backend& gpu = world->persistent;
+    std::vector<double> us;
+    us.reserve(100000);
+    for (auto _ : state) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto f = gpu.insert_fence();
+        wait_or_fail(state, gpu, f);
+        const auto t1 = std::chrono::steady_clock::now();
+        const double seconds = std::chrono::duration<double>(t1 - t0).count();
+        state.SetIterationTime(seconds);
+        us.push_back(seconds * 1e6);
+    }
+    set_percentiles(state, us);
+}
+
+void upload_sizes(benchmark::internal::Benchmark* b) {
+    b->ArgNames({"bytes", "batch"});
+    for (std::int64_t s = 4 << 10; s <= (std::int64_t{64} << 20); s *= 4) b->Args({s, 1});
+    for (std::int64_t s = 4 << 10; s <= (std::int64_t{1} << 20); s *= 4) b->Args({s, 16});
+}
+void parallel_sizes(benchmark::internal::Benchmark* b) {
+    b->ArgNames({"bytes"});
+    for (std::int64_t s = 256 << 10; s <= (std::int64_t{64} << 20); s *= 4) b->Args({s});
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    try {
+        auto w = std::make_unique<gl_world>();
+        world = std::move(w);
+        unibuf_test::keep_driver_libraries_loaded();
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "unibuf-bench-opengl: no OpenGL context: %s\n", e.what());
+        return 1;
+    }
+    const auto& caps = world->persistent.capabilities();
+    benchmark::AddCustomContext("gl_context", world->context.description());
+    benchmark::AddCustomContext("gl_vendor", caps.vendor);
+    benchmark::AddCustomContext("gl_renderer", caps.renderer);
+    benchmark::AddCustomContext("gl_version", caps.version);
+
+    benchmark::RegisterBenchmark("upload/persistent", upload_persistent)->Apply(upload_sizes)->UseRealTime();
+    benchmark::RegisterBenchmark("upload/buffer_sub_data", upload_buffer_sub_data)->Apply(upload_sizes)->UseRealTime();
+    benchmark::RegisterBenchmark("upload/persistent_parallel", upload_persistent_parallel)->Apply(parallel_sizes)->UseRealTime();
+    benchmark::RegisterBenchmark("latency/persistent", [](benchmark::State& s) { latency(s, false); })->UseManualTime();
+    benchmark::RegisterBenchmark("latency/traditional", [](benchmark::State& s) { latency(s, true); })->UseManualTime();
+    benchmark::RegisterBenchmark("fence_round_trip", fence_round_trip)->UseManualTime();
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    world.reset();
+    return 0;
+}

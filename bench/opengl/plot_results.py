@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Plots unibuf-bench-opengl JSON: upload throughput per size, persistent vs glBufferSubData.
+
+usage: plot_results.py <bench.json> <out.png> [<medians.json>]
+Reads the *_median aggregates (run with --benchmark_repetitions>1); optionally writes them alone.
+"""
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def medians(path):
+    data = json.load(open(path))
+    rows = [b for b in data["benchmarks"] if b.get("aggregate_name") == "median"]
+    return data["context"], rows
+
+
+def series(rows, prefix, batch=None):
+    out = []
+    for b in rows:
+        name = b["run_name"]
+        if not name.startswith(prefix + "/"):
+            continue
+        parts = dict(p.split(":", 1) for p in name.split("/") if ":" in p)
+        if batch is not None and parts.get("batch") != str(batch):
+            continue
+        size = int(parts["bytes"])
+        out.append((size, b["bytes_per_second"] / 1e9))
+    return sorted(out)
+
+
+def main():
+    ctx, rows = medians(sys.argv[1])
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for prefix, batch, style in [
+        ("upload/persistent", 1, "o-"),
+        ("upload/buffer_sub_data", 1, "s-"),
+        ("upload/persistent", 16, "o--"),
+        ("upload/buffer_sub_data", 16, "s--"),
+        ("upload/persistent_parallel", None, "^-"),
+    ]:
+        pts = series(rows, prefix, batch)
+        if pts:
+            label = prefix.split("/")[1] + (f", {batch} per fence" if batch else ", 1 per fence")
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("bytes per upload")
+    ax.set_ylabel("GB/s (median of repetitions)")
+    ax.set_title("unibuf OpenGL streaming upload: " + ctx.get("gl_renderer", "?"), fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(sys.argv[2], dpi=110)
+    if len(sys.argv) > 3:
+        json.dump({"context": ctx, "benchmarks": rows}, open(sys.argv[3], "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()
