@@ -110,7 +110,7 @@ struct vulkan_capabilities {
 };
 
 /// @brief Printable name of a physical device type.
-[[nodiscard]] inline std::string_view to_string(vk::PhysicalDeviceType t) noexcept {
+[[nodiscard]] inline std::string_view device_type_name(vk::PhysicalDeviceType t) noexcept {
     switch (t) {
         case vk::PhysicalDeviceType::eDiscreteGpu: return "discrete GPU";
         case vk::PhysicalDeviceType::eIntegratedGpu: return "integrated GPU";
@@ -344,15 +344,20 @@ public:
         queue_ = vk::Queue{};
     }
 
+    /// @brief The instance (owned, or the caller's when adopted).
     [[nodiscard]] vk::Instance instance() const noexcept { return instance_; }
+    /// @brief The physical device chosen (or adopted).
     [[nodiscard]] vk::PhysicalDevice physical_device() const noexcept { return physical_; }
+    /// @brief The logical device (owned, or the caller's when adopted).
     [[nodiscard]] vk::Device device() const noexcept { return device_; }
     /// @brief The compute queue. Submissions to it must be externally synchronized; the backend
     /// does so with its own mutex, so share the queue with other code only through the backend.
     [[nodiscard]] vk::Queue queue() const noexcept { return queue_; }
+    /// @brief The queue family of `queue()` (compute-capable).
     [[nodiscard]] std::uint32_t queue_family() const noexcept { return family_; }
     /// @brief The dispatcher every call on these handles goes through.
     [[nodiscard]] const vk::DispatchLoaderDynamic& dispatcher() const noexcept { return dld_; }
+    /// @brief What was read from the device at creation (memory table, limits, features).
     [[nodiscard]] const vulkan_capabilities& capabilities() const noexcept { return caps_; }
     /// @brief True when this context created (and will destroy) its handles.
     [[nodiscard]] bool owns_handles() const noexcept { return owns_; }

@@ -119,10 +119,15 @@ public:
     /// @brief Releases the Vulkan objects (deferred until submitted work using them completes).
     void reset() noexcept;
 
+    /// @brief The compute pipeline (null after a move or reset).
     [[nodiscard]] vk::Pipeline pipeline() const noexcept { return pipeline_; }
+    /// @brief The pipeline layout (set 0 + the push-constant range).
     [[nodiscard]] vk::PipelineLayout pipeline_layout() const noexcept { return layout_; }
+    /// @brief The layout of descriptor set 0 (`bindings()` storage buffers).
     [[nodiscard]] vk::DescriptorSetLayout set_layout() const noexcept { return set_layout_; }
+    /// @brief Number of storage-buffer bindings a dispatch must bind.
     [[nodiscard]] std::uint32_t bindings() const noexcept { return bindings_; }
+    /// @brief Size of the push-constant block a dispatch must push.
     [[nodiscard]] std::uint32_t push_constant_bytes() const noexcept { return push_bytes_; }
 
 private:
@@ -157,6 +162,9 @@ public:
         double budget_fraction = vulkan::heap_budget::default_fraction;
         /// @brief Use timeline semaphores where the device has them (false: VkFences, for tests).
         bool use_timeline = true;
+        /// @brief Most bytes this backend allocates from any one heap (0: no limit beyond the
+        /// budget). A cap for sharing a device; out-of-memory tests use it to stay bounded.
+        std::uint64_t heap_limit = 0;
     };
 
     /// @brief A point on the backend's queue; complete when the submission with this value ran.
@@ -261,8 +269,10 @@ public:
         /// fence and `invalidate_host` a non-coherent staging range). Zero-copy: records nothing.
         void download(const allocation& a, std::uint64_t off, std::uint64_t n);
         /// @brief Records a dispatch of `k` over `ranges` (binding i = ranges[i]) with `push` bytes.
-        /// @throws std::system_error invalid_argument (binding count, push size, group count,
-        ///         offset alignment, range size), out_of_range
+        /// Group counts beyond the device's maxComputeWorkGroupCount are split into several
+        /// vkCmdDispatchBase calls (the kernel sees the same gl_GlobalInvocationID).
+        /// @throws std::system_error invalid_argument (binding count, push size, a zero group
+        ///         count, offset alignment, range size), out_of_range
         void dispatch(const vulkan_kernel& k, dispatch_size groups, std::span<const bound_range<vulkan_backend>> ranges,
                       std::span<const std::byte> push);
         /// @brief Number of commands recorded so far.
@@ -333,7 +343,9 @@ public:
 
     // ---- identity and configuration -------------------------------------------------------
 
+    /// @brief "vulkan".
     [[nodiscard]] std::string_view name() const noexcept { return "vulkan"; }
+    /// @brief nonCoherentAtomSize, minStorageBufferOffsetAlignment and maxMemoryAllocationSize.
     [[nodiscard]] device_limits limits() const noexcept {
         const auto& c = ctx_.capabilities();
         device_limits l;
@@ -342,8 +354,11 @@ public:
         l.max_allocation_size = c.max_allocation_size;
         return l;
     }
+    /// @brief The context whose device and queue this backend uses.
     [[nodiscard]] vulkan_context& context() noexcept { return ctx_; }
+    /// @brief The context whose device and queue this backend uses.
     [[nodiscard]] const vulkan_context& context() const noexcept { return ctx_; }
+    /// @brief The options the backend was created with (wait strategy as last set).
     [[nodiscard]] const options& config() const noexcept { return opt_; }
     /// @brief True when fences are timeline-semaphore values (false: one VkFence per submission).
     [[nodiscard]] bool uses_timeline() const noexcept { return timeline_; }
@@ -361,7 +376,7 @@ public:
     /// minus this backend's allocations).
     [[nodiscard]] vulkan::heap_budget budget() const {
         std::lock_guard lk(alloc_m_);
-        return ctx_.budget(heap_used_, opt_.budget_fraction);
+        return budget_locked();
     }
     /// @brief The memory decision `allocate(req)` would make now (pure `select_memory` on this
     /// device's table and current budget).
@@ -549,6 +564,19 @@ private:
 
     // ---- allocation internals ----------------------------------------------------------------
 
+    [[nodiscard]] vulkan::heap_budget budget_locked() const {
+        vulkan::heap_budget b = ctx_.budget(heap_used_, opt_.budget_fraction);
+        if (opt_.heap_limit == 0) return b;
+        const auto& heaps = ctx_.capabilities().memory.heaps;
+        b.available.resize(heaps.size(), 0);
+        for (std::size_t i = 0; i < heaps.size(); ++i) {
+            const std::uint64_t left = opt_.heap_limit > heap_used_[i] ? opt_.heap_limit - heap_used_[i] : 0;
+            b.available[i] = std::min(b.available[i], left);
+        }
+        b.source += "; capped at options::heap_limit = " + std::to_string(opt_.heap_limit) + " bytes per heap";
+        return b;
+    }
+
     allocation allocate_impl(const memory_request& req, std::error_code& ec, std::string& why) {
         ec.clear();
         const auto& caps = ctx_.capabilities();
@@ -579,7 +607,7 @@ private:
             allowed = mr.memoryTypeBits;
             a.device_.buffer = probe;
         }
-        vulkan::heap_budget budget = ctx_.budget(heap_used_, opt_.budget_fraction);
+        vulkan::heap_budget budget = budget_locked();
         std::vector<std::string> extra_fallbacks;
         for (std::size_t attempt = 0;; ++attempt) {
             vulkan::memory_decision dec =
@@ -1027,6 +1055,7 @@ inline vulkan_kernel::vulkan_kernel(vulkan_backend& backend, std::span<const std
     detail::vk_check(dev.createPipelineLayout(&plci, nullptr, &layout_, d), "vkCreatePipelineLayout");
 
     vk::ComputePipelineCreateInfo cpci;
+    cpci.flags = vk::PipelineCreateFlagBits::eDispatchBase;  // large dispatches are split (batch::dispatch)
     cpci.stage.stage = vk::ShaderStageFlagBits::eCompute;
     cpci.stage.module = module_;
     cpci.stage.pName = entry;
@@ -1121,10 +1150,9 @@ inline void vulkan_backend::batch::dispatch(const vulkan_kernel& k, dispatch_siz
                                                 std::to_string(k.push_constant_bytes()) + " bytes");
     const std::uint32_t g[3] = {groups.x, groups.y, groups.z};
     for (int i = 0; i < 3; ++i)
-        if (g[i] == 0 || g[i] > caps.max_group_count[static_cast<std::size_t>(i)])
-            throw_error(errc::invalid_argument, "unibuf: vulkan: dispatch of " + std::to_string(g[i]) +
-                                                    " groups in dimension " + std::to_string(i) + "; the device allows 1 to " +
-                                                    std::to_string(caps.max_group_count[static_cast<std::size_t>(i)]));
+        if (g[i] == 0)
+            throw_error(errc::invalid_argument, "unibuf: vulkan: dispatch of 0 groups in dimension " + std::to_string(i) +
+                                                    "; each dimension needs at least 1");
     std::vector<vk::DescriptorBufferInfo> infos(ranges.size());
     for (std::size_t i = 0; i < ranges.size(); ++i) {
         const auto& r = ranges[i];
@@ -1163,7 +1191,18 @@ inline void vulkan_backend::batch::dispatch(const vulkan_kernel& k, dispatch_siz
     if (!push.empty())
         cb_.pushConstants(k.pipeline_layout(), vk::ShaderStageFlagBits::eCompute, 0,
                           static_cast<std::uint32_t>(push.size()), push.data(), d);
-    cb_.dispatch(groups.x, groups.y, groups.z, d);
+    // Group counts above maxComputeWorkGroupCount (65535 on many devices) run as several
+    // vkCmdDispatchBase calls; gl_WorkGroupID / gl_GlobalInvocationID include the base.
+    const auto& lim = caps.max_group_count;
+    for (std::uint32_t bz = 0; bz < groups.z; bz += lim[2])
+        for (std::uint32_t by = 0; by < groups.y; by += lim[1])
+            for (std::uint32_t bx = 0; bx < groups.x; bx += lim[0]) {
+                const std::uint32_t cx = std::min(lim[0], groups.x - bx);
+                const std::uint32_t cy = std::min(lim[1], groups.y - by);
+                const std::uint32_t cz = std::min(lim[2], groups.z - bz);
+                if (bx == 0 && by == 0 && bz == 0) cb_.dispatch(cx, cy, cz, d);
+                else cb_.dispatchBase(bx, by, bz, cx, cy, cz, d);
+            }
 }
 
 inline vulkan_backend::fence vulkan_backend::batch::submit() {

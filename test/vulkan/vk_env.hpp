@@ -1,0 +1,87 @@
+// Vulkan environments for the shared behaviour suite and the backend tests: one backend per
+// environment and process, validation with synchronization validation on, every message collected.
+#pragma once
+
+#include <unibuf/backend/vulkan/vulkan_backend.hpp>
+#include <unibuf/kernels/saxpy.spv.hpp>
+#include <unibuf/unibuf.hpp>
+
+#include <gtest/gtest.h>
+
+#include <dlfcn.h>
+
+namespace unibuf_test {
+
+/// Under AddressSanitizer: keeps the driver and the validation layer loaded after the Vulkan
+/// loader unloads them at vkDestroyInstance, so that LeakSanitizer can name them at exit and
+/// test/vulkan/lsan.supp can suppress their process-lifetime allocations by library.
+inline void pin_driver_libraries() {
+#if defined(__SANITIZE_ADDRESS__)
+    static const bool once = [] {
+        for (const char* lib : {"libvulkan_lvp.so", "libVkLayer_khronos_validation.so"})
+            (void)dlopen(lib, RTLD_NOW | RTLD_NODELETE);
+        return true;
+    }();
+    (void)once;
+#endif
+}
+
+/// A context with VK_LAYER_KHRONOS_validation and synchronization validation; creation fails (and
+/// so does every test using it) when no Vulkan driver or no validation layer is installed.
+inline unibuf::vulkan_context validated_context() {
+    pin_driver_libraries();
+    unibuf::vulkan_context_options o;
+    o.validation = true;
+    o.sync_validation = true;
+    return unibuf::vulkan_context(o);
+}
+
+/// Fails the current test once per validation message collected since the last call.
+inline void expect_no_messages(unibuf::vulkan_backend& b) {
+    for (const auto& m : b.context().take_messages())
+        ADD_FAILURE() << "Vulkan validation message [" << m.id_name << "]: " << m.text;
+}
+
+/// Builds the saxpy kernel of include/unibuf/kernels/saxpy.comp (2 bindings, {float a; uint n;}).
+inline unibuf::vulkan_kernel make_saxpy(unibuf::vulkan_backend& b) {
+    return unibuf::vulkan_kernel(b, unibuf::kernels::saxpy_spv, 2, 8);
+}
+
+/// The environment of the shared suite; `Opt` tweaks the backend options.
+template <class Opt>
+struct basic_vulkan_env {
+    using backend = unibuf::vulkan_backend;
+    static constexpr const char* name = Opt::name;
+    static backend& get() {
+        static backend b(validated_context(), Opt::options());
+        return b;
+    }
+    static unibuf::vulkan_kernel& saxpy() {
+        static unibuf::vulkan_kernel k = make_saxpy(get());
+        return k;
+    }
+    static void expect_clean() { expect_no_messages(get()); }
+};
+
+/// Default options: timeline fences, spin_then_block, automatic placement as decided.
+struct default_options {
+    static constexpr const char* name = "vulkan";
+    static unibuf::vulkan_backend::options options() { return {}; }
+};
+/// Every automatic buffer staged (the staging path on unified-memory devices such as lavapipe),
+/// VkFences instead of timeline values, blocking waits.
+struct staged_fence_options {
+    static constexpr const char* name = "vulkan-staged-vkfence";
+    static unibuf::vulkan_backend::options options() {
+        unibuf::vulkan_backend::options o;
+        o.thresholds.force_staging = true;
+        o.use_timeline = false;
+        o.wait = unibuf::wait_strategy::block;
+        return o;
+    }
+};
+
+using vulkan_env = basic_vulkan_env<default_options>;
+using vulkan_staged_env = basic_vulkan_env<staged_fence_options>;
+
+} // namespace unibuf_test

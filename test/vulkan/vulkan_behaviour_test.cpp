@@ -1,0 +1,26 @@
+// The shared behaviour suite on the Vulkan backend: once as configured by default, once with every
+// automatic buffer staged and VkFences instead of a timeline semaphore.
+#include "../common/behaviour_tests.hpp"
+#include "vk_env.hpp"
+
+INSTANTIATE_TYPED_TEST_SUITE_P(Vulkan, BufferBehaviour, ::testing::Types<unibuf_test::vulkan_env>);
+INSTANTIATE_TYPED_TEST_SUITE_P(VulkanStagedVkFence, BufferBehaviour, ::testing::Types<unibuf_test::vulkan_staged_env>);
+
+// Beyond the shared suite's sizes (1, 63, 4097 elements for every combination, 64 MiB for four):
+// every valid combination at odd sizes around 1 MiB and 16 MiB, on both Vulkan configurations.
+namespace {
+template <class Env>
+class VulkanLargeRoundTrips : public BufferBehaviour<Env> {};
+using vulkan_envs = ::testing::Types<unibuf_test::vulkan_env, unibuf_test::vulkan_staged_env>;
+TYPED_TEST_SUITE(VulkanLargeRoundTrips, vulkan_envs);
+
+TYPED_TEST(VulkanLargeRoundTrips, EveryValidCombinationAt1MiBAnd16MiBOddSizes) {
+    int combos = 0;
+    for_each_combo([&]<class Combo>() {
+        ++combos;
+        for (std::size_t n : {std::size_t{(1u << 20) / 4 + 3}, std::size_t{(16u << 20) / 4 + 1}})
+            this->template round_trip<Combo>(n);
+    });
+    EXPECT_EQ(combos, 69);
+}
+} // namespace
