@@ -36,6 +36,8 @@
 #include <string>
 #include <vector>
 
+#include "../pool/pool_bench.hpp"
+
 namespace {
 
 using namespace unibuf;
@@ -272,6 +274,15 @@ void parallel_sizes(benchmark::internal::Benchmark* b) {
 }
 
 } // namespace
+
+// The pool against fresh opengl allocations of the same size (issue 5), from bench/pool/.
+namespace {
+struct gl_pool_env {
+    using backend = gl_backend;
+    static backend& get() { return world->persistent; }
+};
+} // namespace
+UNIBUF_POOL_BENCHMARKS(gl_pool_env, "opengl")
 
 int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);

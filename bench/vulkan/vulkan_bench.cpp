@@ -30,6 +30,8 @@
 #include <thread>
 #include <vector>
 
+#include "../pool/pool_bench.hpp"
+
 namespace {
 
 using namespace unibuf;
@@ -314,6 +316,15 @@ void producer(benchmark::State& state, producer_path path, std::uint64_t bytes, 
 const char* name(wait_strategy w) { return to_string(w).data(); }
 
 } // namespace
+
+// The pool against fresh vulkan allocations of the same size (issue 5), from bench/pool/.
+namespace {
+struct vk_pool_env {
+    using backend = vulkan_backend;
+    static backend& get() { return dev(); }
+};
+} // namespace
+UNIBUF_POOL_BENCHMARKS(vk_pool_env, "vulkan")
 
 int main(int argc, char** argv) {
     const bool quick = env_flag("UNIBUF_BENCH_QUICK");

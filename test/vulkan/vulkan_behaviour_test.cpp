@@ -1,10 +1,18 @@
-// The shared behaviour suite on the Vulkan backend: once as configured by default, once with every
+// The shared behaviour suites on the Vulkan backend: once as configured by default, once with every
 // automatic buffer staged and VkFences instead of a timeline semaphore.
 #include "../common/behaviour_tests.hpp"
+#include "../pool/pool_ring_behaviour.hpp"
 #include "vk_env.hpp"
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Vulkan, BufferBehaviour, ::testing::Types<unibuf_test::vulkan_env>);
 INSTANTIATE_TYPED_TEST_SUITE_P(VulkanStagedVkFence, BufferBehaviour, ::testing::Types<unibuf_test::vulkan_staged_env>);
+
+// The pool and ring behaviour suite (test/pool/pool_ring_behaviour.hpp), in this translation unit
+// so that vulkan.hpp is compiled once for both suites.
+namespace unibuf_test {
+INSTANTIATE_TYPED_TEST_SUITE_P(Vulkan, PoolRingBehaviour, ::testing::Types<vulkan_env>);
+INSTANTIATE_TYPED_TEST_SUITE_P(VulkanStagedVkFence, PoolRingBehaviour, ::testing::Types<vulkan_staged_env>);
+} // namespace unibuf_test
 
 // Beyond the shared suite's sizes (1, 63, 4097 elements for every combination, 64 MiB for four):
 // every valid combination at odd sizes around 1 MiB and 16 MiB, on both Vulkan configurations.
