@@ -1,6 +1,7 @@
 // OpenGL backend tests: the context, the storage flags each policy combination gets (as the driver
 // reports them), explicit flush, the forced traditional path, device placement staging, kernels and
 // dispatch validation, fences with bounded waits. Thread rules are in gl_thread_test.cpp.
+#include "../common/combos.hpp"
 #include "gl_env.hpp"
 
 #include <unibuf/unibuf.hpp>
@@ -115,33 +116,11 @@ TEST_F(gl_test, NoPlatformAtAllIsAnErrorListingTheAttempts) {
 
 // ---- storage flags per policy combination -------------------------------------------------------
 
+/// Calls f.template operator()<Buf>() with the GL buffer type of every valid policy combination.
 template <class F>
 void for_each_valid_combo(F&& f) {
-    auto per_sync = [&]<class A, class C, class P>() {
-        auto one = [&]<class S>() {
-            constexpr bool valid = !(C::uncached && A::host_read) &&
-                                   !(P::kind == placement_kind::device && S::kind == sync_kind::none) &&
-                                   !(P::kind == placement_kind::device && (C::requires_flush || C::uncached));
-            if constexpr (valid) f.template operator()<basic_buffer<float, gl_backend, A, C, P, S>>();
-        };
-        one.template operator()<sync::none>();
-        one.template operator()<sync::fenced>();
-        one.template operator()<sync::lazy>();
-    };
-    auto per_placement = [&]<class A, class C>() {
-        per_sync.template operator()<A, C, placement::host>();
-        per_sync.template operator()<A, C, placement::device>();
-        per_sync.template operator()<A, C, placement::device_mapped>();
-        per_sync.template operator()<A, C, placement::automatic>();
-    };
-    auto per_coherence = [&]<class A>() {
-        per_placement.template operator()<A, coherence::coherent>();
-        per_placement.template operator()<A, coherence::explicit_flush>();
-        per_placement.template operator()<A, coherence::write_combined>();
-    };
-    per_coherence.template operator()<access::read_only>();
-    per_coherence.template operator()<access::write_only>();
-    per_coherence.template operator()<access::read_write>();
+    unibuf_test::for_each_combo(
+        [&]<class Combo>() { f.template operator()<typename Combo::template buffer<float, gl_backend>>(); });
 }
 
 TEST_F(gl_test, StorageAndMapFlagsFollowThePoliciesAsTheDriverReportsThem) {
