@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/percentiles.hpp"
 #include "../pool/pool_bench.hpp"
 
 namespace {
@@ -51,14 +52,7 @@ struct gl_world {
 };
 std::unique_ptr<gl_world> world;
 
-void set_percentiles(benchmark::State& state, std::vector<double>& us) {
-    if (us.empty()) return;
-    std::sort(us.begin(), us.end());
-    auto at = [&](double q) { return us[std::min(us.size() - 1, static_cast<std::size_t>(q * static_cast<double>(us.size())))]; };
-    state.counters["p50_us"] = at(0.50);
-    state.counters["p99_us"] = at(0.99);
-    state.counters["min_us"] = us.front();
-}
+using unibuf_bench::set_percentiles;
 
 void wait_or_fail(benchmark::State& state, gl_backend& gpu, const gl_backend::fence& f) {
     if (!gpu.wait(f, default_wait_timeout)) state.SkipWithError("a fence did not complete within 10 s");

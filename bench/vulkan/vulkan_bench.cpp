@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "../common/percentiles.hpp"
 #include "../pool/pool_bench.hpp"
 
 namespace {
@@ -191,14 +192,7 @@ void small_update(benchmark::State& state, update_path path, std::uint64_t bytes
 
 // ---- latency ---------------------------------------------------------------------------------
 
-void set_percentiles(benchmark::State& state, std::vector<double>& us) {
-    if (us.empty()) return;
-    std::sort(us.begin(), us.end());
-    auto at = [&](double q) { return us[std::min(us.size() - 1, static_cast<std::size_t>(q * static_cast<double>(us.size())))]; };
-    state.counters["p50_us"] = at(0.50);
-    state.counters["p99_us"] = at(0.99);
-    state.counters["min_us"] = us.front();
-}
+using unibuf_bench::set_percentiles;
 
 void round_trip_4k(benchmark::State& state, wait_strategy w) {
     try {

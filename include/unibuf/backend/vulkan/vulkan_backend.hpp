@@ -285,6 +285,8 @@ public:
         friend class vulkan_backend;
         batch(vulkan_backend& owner, std::unique_lock<std::mutex> lock) : owner_(&owner), lock_(std::move(lock)) {}
         void begin_command();
+        /// Records one buffer-to-buffer copy region (after begin_command()).
+        void record_copy(vk::Buffer src, std::uint64_t src_off, vk::Buffer dst, std::uint64_t dst_off, std::uint64_t n);
         void discard() noexcept;
 
         vulkan_backend* owner_;
@@ -1103,12 +1105,17 @@ inline void vulkan_backend::batch::copy(const allocation& src, std::uint64_t src
         throw_error(errc::invalid_argument, "unibuf: vulkan: copy of " + std::to_string(n) + " bytes from offset " +
                                                 std::to_string(src_off) + " to offset " + std::to_string(dst_off) +
                                                 " overlaps within one buffer; Vulkan copies need disjoint ranges");
+    record_copy(src.buffer(), src_off, dst.buffer(), dst_off, n);
+}
+
+inline void vulkan_backend::batch::record_copy(vk::Buffer src, std::uint64_t src_off, vk::Buffer dst,
+                                               std::uint64_t dst_off, std::uint64_t n) {
     begin_command();
     vk::BufferCopy region;
     region.srcOffset = src_off;
     region.dstOffset = dst_off;
     region.size = n;
-    cb_.copyBuffer(src.buffer(), dst.buffer(), 1, &region, owner_->d());
+    cb_.copyBuffer(src, dst, 1, &region, owner_->d());
 }
 
 inline void vulkan_backend::batch::upload(const allocation& a, std::uint64_t off, std::uint64_t n) {
@@ -1116,23 +1123,13 @@ inline void vulkan_backend::batch::upload(const allocation& a, std::uint64_t off
     if (n == 0) return;
     if (!a.host_coherent_) owner_->flush_host(a, off, n);
     if (!a.staged()) return;
-    begin_command();
-    vk::BufferCopy region;
-    region.srcOffset = off;
-    region.dstOffset = off;
-    region.size = n;
-    cb_.copyBuffer(a.staging_buffer(), a.buffer(), 1, &region, owner_->d());
+    record_copy(a.staging_buffer(), off, a.buffer(), off, n);
 }
 
 inline void vulkan_backend::batch::download(const allocation& a, std::uint64_t off, std::uint64_t n) {
     check(a, off, n, "download");
     if (n == 0 || !a.staged()) return;
-    begin_command();
-    vk::BufferCopy region;
-    region.srcOffset = off;
-    region.dstOffset = off;
-    region.size = n;
-    cb_.copyBuffer(a.buffer(), a.staging_buffer(), 1, &region, owner_->d());
+    record_copy(a.buffer(), off, a.staging_buffer(), off, n);
 }
 
 inline void vulkan_backend::batch::dispatch(const vulkan_kernel& k, dispatch_size groups,
