@@ -10,11 +10,21 @@
 //                               per iteration; counters p50_us / p99_us; path = persistent | traditional
 //                               (gl_backend::options::force_traditional: glBufferSubData / glGetBufferSubData)
 //   fence_round_trip            glFenceSync + glClientWaitSync on an idle context; p50_us / p99_us
+//   frame/stream/bytes:B        one iteration = one frame of K uploads of B bytes (K = clamp(16 MiB / B,
+//                               1, 1024)) through unibuf's upload_stream: one persistent-mapped ring of
+//                               4 segments of max(B, 4 MiB), a fence per segment; the frame ends with
+//                               one fence + wait, so all data has arrived inside the timing
+//   frame/buffer_sub_data/bytes:B  the same frame with glNamedBufferSubData at offsets k*B of one
+//                               glBufferStorage(GL_DYNAMIC_STORAGE_BIT) buffer; no fence but the frame's
+//   frame_dispatch/<path>/bytes:B  the same frames, each upload then read by a one-group dispatch
+//                               (64 words spread over the upload's range), identical GL calls in both
+//   Counter s_per_upload = frame time / K (shown in seconds).
 //
 // A ring slot is reused only after its fence completed (the wait is part of the timing), so neither
 // path can run ahead of the GPU. The context is headless EGL (device platform first), not a debug context.
 #include <unibuf/backend/gl/egl_context.hpp>
 #include <unibuf/backend/gl/gl.hpp>
+#include <unibuf/stream.hpp>
 #include <unibuf/unibuf.hpp>
 
 #include <benchmark/benchmark.h>
@@ -34,6 +44,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../common/percentiles.hpp"
@@ -43,12 +54,27 @@ namespace {
 
 using namespace unibuf;
 
+/// A tiny consumer: one group of 64 invocations reads 64 words spread over the bound upload and
+/// adds them to binding 1 (so the dispatch really depends on the uploaded bytes).
+constexpr std::string_view touch_glsl = R"(#version 450
+layout(local_size_x = 64) in;
+layout(std430, binding = 0) readonly buffer Src { uint src[]; };
+layout(std430, binding = 1) buffer Dst { uint dst[]; };
+void main() {
+    uint i = gl_LocalInvocationID.x;
+    uint n = uint(src.length());
+    uint stride = max(n / 64u, 1u);
+    dst[i] += src[min(i * stride, n - 1u)];
+}
+)";
+
 struct gl_world {
     egl_context context;
     gl_backend persistent;
     gl_backend traditional{gl_backend::options{.force_traditional = true}};
     gl_kernel saxpy_persistent{persistent, kernels::saxpy_glsl, "saxpy"};
     gl_kernel saxpy_traditional{traditional, kernels::saxpy_glsl, "saxpy"};
+    gl_kernel touch{persistent, touch_glsl, "touch"};
 };
 std::unique_ptr<gl_world> world;
 
@@ -202,6 +228,96 @@ void upload_persistent_parallel(benchmark::State& state) {
     state.SetLabel(std::to_string(pool.size()) + " writer threads through gl_parallel_writes");
 }
 
+// ---- frames of uploads: upload_stream vs glBufferSubData -----------------------------------------
+//
+// The standard streaming technique: one persistent mapping used as a ring, sub-allocated per upload,
+// one fence per ring segment, waited only when the ring wraps onto it. glBufferSubData needs no user
+// fence (the driver handles the hazard). Both paths end a frame with one fence + wait.
+
+std::size_t frame_uploads(std::size_t bytes) {
+    return std::clamp<std::size_t>((std::size_t{16} << 20) / bytes, 1, 1024);
+}
+constexpr std::size_t frame_stream_segments = 4;
+std::uint64_t frame_segment_bytes(std::size_t bytes) { return std::max<std::uint64_t>(bytes, std::uint64_t{4} << 20); }
+
+/// The consumer dispatch of frame_dispatch/*: binding 0 = the upload's range (same calls in both paths).
+struct toucher {
+    GLuint dst = 0;
+    explicit toucher(bool on) {
+        if (!on) return;
+        glCreateBuffers(1, &dst);
+        glNamedBufferStorage(dst, 64 * sizeof(std::uint32_t), nullptr, 0);
+        glUseProgram(world->touch.program());
+        glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 1, dst);
+    }
+    ~toucher() {
+        if (dst != 0) glDeleteBuffers(1, &dst);
+    }
+    toucher(const toucher&) = delete;
+    toucher& operator=(const toucher&) = delete;
+    void operator()(GLuint buffer, std::uint64_t offset, std::uint64_t size) const {
+        if (dst == 0) return;
+        glUseProgram(world->touch.program());  // the stream's backend may have bound another program
+        glBindBufferBase(GL_SHADER_STORAGE_BUFFER, 1, dst);
+        glBindBufferRange(GL_SHADER_STORAGE_BUFFER, 0, buffer, static_cast<GLintptr>(offset), static_cast<GLsizeiptr>(size));
+        glDispatchCompute(1, 1, 1);
+        glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT);
+    }
+};
+
+void frame_counters(benchmark::State& state, std::size_t uploads, std::size_t bytes) {
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(uploads * bytes));
+    state.counters["uploads_per_frame"] = static_cast<double>(uploads);
+    state.counters["s_per_upload"] = benchmark::Counter(static_cast<double>(uploads),
+                                                        benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+
+void frame_stream(benchmark::State& state, bool consume) {
+    gl_backend& gpu = world->persistent;
+    const auto bytes = static_cast<std::size_t>(state.range(0));
+    const std::size_t uploads = frame_uploads(bytes);
+    const std::vector<std::byte> src(bytes, std::byte{0x5a});
+    upload_stream<gl_backend> stream(gpu, frame_segment_bytes(bytes), frame_stream_segments);
+    const toucher touch(consume);
+    for (auto _ : state) {
+        for (std::size_t k = 0; k < uploads; ++k) {
+            auto blk = stream.upload(std::span<const std::byte>(src));  // memcpy into the mapping; coherent: no flush
+            touch(blk.allocation().buffer(), blk.byte_offset(), blk.size_bytes());
+        }
+        wait_or_fail(state, gpu, gpu.insert_fence());
+    }
+    frame_counters(state, uploads, bytes);
+    const auto& st = stream.stats();
+    state.counters["segments_closed_per_frame"] = benchmark::Counter(static_cast<double>(st.segments_closed),
+                                                                     benchmark::Counter::kAvgIterations);
+    state.counters["blocked_waits"] = static_cast<double>(st.blocked_waits);
+    state.SetLabel("upload_stream " + std::to_string(frame_stream_segments) + " x " +
+                   std::to_string(stream.segment_bytes() >> 20) + " MiB, " + stream.buffer().report().reason);
+}
+
+void frame_buffer_sub_data(benchmark::State& state, bool consume) {
+    gl_backend& gpu = world->persistent;
+    const auto bytes = static_cast<std::size_t>(state.range(0));
+    const std::size_t uploads = frame_uploads(bytes);
+    const std::vector<std::byte> src(bytes, std::byte{0x5a});
+    GLuint buf = 0;
+    glCreateBuffers(1, &buf);
+    glNamedBufferStorage(buf, static_cast<GLsizeiptr>(uploads * bytes), nullptr, GL_DYNAMIC_STORAGE_BIT);
+    {
+        const toucher touch(consume);
+        for (auto _ : state) {
+            for (std::size_t k = 0; k < uploads; ++k) {
+                glNamedBufferSubData(buf, static_cast<GLintptr>(k * bytes), static_cast<GLsizeiptr>(bytes), src.data());
+                touch(buf, k * bytes, bytes);
+            }
+            wait_or_fail(state, gpu, gpu.insert_fence());
+        }
+    }
+    glDeleteBuffers(1, &buf);
+    frame_counters(state, uploads, bytes);
+    state.SetLabel("glNamedBufferSubData into glBufferStorage(GL_DYNAMIC_STORAGE_BIT)");
+}
+
 // ---- small update + dispatch + readback ---------------------------------------------------------
 
 struct saxpy_params {
@@ -262,6 +378,10 @@ void upload_sizes(benchmark::internal::Benchmark* b) {
     for (std::int64_t s = 4 << 10; s <= (std::int64_t{64} << 20); s *= 4) b->Args({s, 1});
     for (std::int64_t s = 4 << 10; s <= (std::int64_t{1} << 20); s *= 4) b->Args({s, 16});
 }
+void frame_sizes(benchmark::internal::Benchmark* b) {
+    b->ArgNames({"bytes"});
+    for (std::int64_t s = 4 << 10; s <= (std::int64_t{64} << 20); s *= 4) b->Args({s});
+}
 void parallel_sizes(benchmark::internal::Benchmark* b) {
     b->ArgNames({"bytes"});
     for (std::int64_t s = 256 << 10; s <= (std::int64_t{64} << 20); s *= 4) b->Args({s});
@@ -298,6 +418,10 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark("upload/persistent", upload_persistent)->Apply(upload_sizes)->UseRealTime();
     benchmark::RegisterBenchmark("upload/buffer_sub_data", upload_buffer_sub_data)->Apply(upload_sizes)->UseRealTime();
     benchmark::RegisterBenchmark("upload/persistent_parallel", upload_persistent_parallel)->Apply(parallel_sizes)->UseRealTime();
+    benchmark::RegisterBenchmark("frame/stream", [](benchmark::State& s) { frame_stream(s, false); })->Apply(frame_sizes)->UseRealTime();
+    benchmark::RegisterBenchmark("frame/buffer_sub_data", [](benchmark::State& s) { frame_buffer_sub_data(s, false); })->Apply(frame_sizes)->UseRealTime();
+    benchmark::RegisterBenchmark("frame_dispatch/stream", [](benchmark::State& s) { frame_stream(s, true); })->Apply(frame_sizes)->UseRealTime();
+    benchmark::RegisterBenchmark("frame_dispatch/buffer_sub_data", [](benchmark::State& s) { frame_buffer_sub_data(s, true); })->Apply(frame_sizes)->UseRealTime();
     benchmark::RegisterBenchmark("latency/persistent", [](benchmark::State& s) { latency(s, false); })->UseManualTime();
     benchmark::RegisterBenchmark("latency/traditional", [](benchmark::State& s) { latency(s, true); })->UseManualTime();
     benchmark::RegisterBenchmark("fence_round_trip", fence_round_trip)->UseManualTime();

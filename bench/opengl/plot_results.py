@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Plots unibuf-bench-opengl JSON: upload throughput per size, persistent vs glBufferSubData.
 
+Left: one upload per iteration (upload/*, fences per upload or per 16), as before. Right: frames of
+K uploads (frame/*, frame_dispatch/*): unibuf's upload_stream vs glBufferSubData, GB/s of whole frames.
+
 usage: plot_results.py <bench.json> <out.png> [<medians.json>]
 Reads the *_median aggregates (run with --benchmark_repetitions>1); optionally writes them alone.
 """
@@ -33,9 +36,20 @@ def series(rows, prefix, batch=None):
     return sorted(out)
 
 
+def frame_rate(rows, prefix):
+    out = []
+    for b in rows:
+        name = b["run_name"]
+        if not name.startswith(prefix + "/"):
+            continue
+        parts = dict(p.split(":", 1) for p in name.split("/") if ":" in p)
+        out.append((int(parts["bytes"]), b["bytes_per_second"] / 1e9))
+    return sorted(out)
+
+
 def main():
     ctx, rows = medians(sys.argv[1])
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(14, 5.5))
     for prefix, batch, style in [
         ("upload/persistent", 1, "o-"),
         ("upload/buffer_sub_data", 1, "s-"),
@@ -50,9 +64,26 @@ def main():
     ax.set_xscale("log", base=2)
     ax.set_xlabel("bytes per upload")
     ax.set_ylabel("GB/s (median of repetitions)")
-    ax.set_title("unibuf OpenGL streaming upload: " + ctx.get("gl_renderer", "?"), fontsize=10)
+    ax.set_title("one upload per iteration (fence per 1 / 16 uploads)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+
+    for prefix, style, label in [
+        ("frame/stream", "o-", "upload_stream (fence per segment)"),
+        ("frame/buffer_sub_data", "s-", "glBufferSubData"),
+        ("frame_dispatch/stream", "o--", "upload_stream + dispatch per upload"),
+        ("frame_dispatch/buffer_sub_data", "s--", "glBufferSubData + dispatch per upload"),
+    ]:
+        pts = frame_rate(rows, prefix)
+        if pts:
+            bx.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
+    bx.set_xscale("log", base=2)
+    bx.set_xlabel("bytes per upload (frame of K = clamp(16 MiB / B, 1, 1024) uploads, one fence + wait)")
+    bx.set_ylabel("GB/s of the whole frame (median of repetitions)")
+    bx.set_title("frames of uploads: upload_stream vs glBufferSubData", fontsize=10)
+    bx.grid(True, which="both", alpha=0.3)
+    bx.legend(fontsize=8)
+    fig.suptitle("unibuf OpenGL streaming upload: " + ctx.get("gl_renderer", "?") + ", " + ctx.get("gl_version", ""), fontsize=10)
     fig.tight_layout()
     fig.savefig(sys.argv[2], dpi=110)
     if len(sys.argv) > 3:

@@ -6,9 +6,9 @@
 //                                 one submission)
 // round_trip_4KiB/<wait>          basic_buffer write 4 KiB -> dispatch -> read 4 KiB, p50/p99 per wait strategy
 // wait_floor/<wait>               a 4-byte device copy and its wait: the submit + wait latency alone
-// producer/<path>/<MiB>/<threads> CPU writer threads fill a buffer until the device can use it (bytes/s):
-//                                 device_mapped, host, staged_pipelined (4 MiB chunks uploaded as they are
-//                                 written) and automatic (upload_buffer)
+// producer/<path>/<MiB>/<threads> unibuf::producer's writer threads fill a buffer until the device can
+//                                 use it (bytes/s): direct, staged, device, host, automatic (see below)
+// producer_chunk/staged/...       the staged path with other chunk sizes
 //
 // Environment: UNIBUF_BENCH_QUICK=1 small sizes (CI smoke run on lavapipe); UNIBUF_BENCH_VALIDATION=1
 // validation + sync validation on, exit code 1 on any message; UNIBUF_BENCH_MAX_THREADS caps writers.
@@ -19,13 +19,11 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,71 +69,6 @@ memory_request raw(std::uint64_t bytes, placement_kind p, bool host_read, bool w
     r.write_combined = wc;
     r.sync = sync_kind::fenced;
     return r;
-}
-
-/// A fixed set of writer threads that run one job at a time (no thread start in the timed loop).
-class writer_pool {
-public:
-    explicit writer_pool(unsigned n) {
-        for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this, i] { loop(i); });
-    }
-    ~writer_pool() {
-        {
-            std::lock_guard lk(m_);
-            stop_ = true;
-        }
-        cv_.notify_all();
-        for (auto& t : threads_) t.join();
-    }
-    /// Runs job(i) on threads 0..n-1 and returns when all finished.
-    void run(unsigned n, const std::function<void(unsigned)>& job) {
-        std::unique_lock lk(m_);
-        job_ = &job;
-        active_ = n;
-        pending_ = n;
-        ++generation_;
-        cv_.notify_all();
-        done_cv_.wait(lk, [&] { return pending_ == 0; });
-        job_ = nullptr;
-    }
-    [[nodiscard]] unsigned size() const noexcept { return static_cast<unsigned>(threads_.size()); }
-
-private:
-    void loop(unsigned i) {
-        std::uint64_t seen = 0;
-        for (;;) {
-            const std::function<void(unsigned)>* job = nullptr;
-            {
-                std::unique_lock lk(m_);
-                cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
-                if (stop_) return;
-                seen = generation_;
-                if (i >= active_) continue;
-                job = job_;
-            }
-            (*job)(i);
-            {
-                std::lock_guard lk(m_);
-                if (--pending_ == 0) done_cv_.notify_all();
-            }
-        }
-    }
-    std::mutex m_;
-    std::condition_variable cv_, done_cv_;
-    const std::function<void(unsigned)>* job_ = nullptr;
-    unsigned active_ = 0, pending_ = 0;
-    std::uint64_t generation_ = 0;
-    bool stop_ = false;
-    std::vector<std::thread> threads_;
-};
-
-writer_pool& pool(unsigned n) {
-    static std::unique_ptr<writer_pool> p;
-    if (!p || p->size() < n) {
-        p.reset();
-        p = std::make_unique<writer_pool>(std::max(n, 16u));
-    }
-    return *p;
 }
 
 void fail(benchmark::State& state, const std::exception& e) { state.SkipWithError(e.what()); }
@@ -245,63 +178,70 @@ void wait_floor(benchmark::State& state, wait_strategy w) {
 }
 
 // ---- producer -> GPU throughput ---------------------------------------------------------------
+//
+// unibuf::producer with T writer threads fills a buffer until the device can use it (its fence
+// waited inside the timing). Each writer call copies a cache-resident source into its grain, so
+// the stores are what is measured. Paths:
+//   direct    upload_buffer (write-only, write-combined, automatic: the BAR on the H100), the
+//             writers store into the mapping (forced direct)
+//   staged    the same buffer, the writers store into the producer's system-memory ring and each
+//             4 MiB chunk is copied into the BAR memory by the copy engine as it completes (forced)
+//   device    device_buffer-like placement::device memory, filled through its own staging buffer
+//   host      placement::host (system memory): the writes are the whole upload (the device reads
+//             the memory over PCIe on every use, so it is not comparable with the others)
+//   automatic upload_buffer, the backend's plan (vulkan::producer_thresholds)
 
-enum class producer_path { device_mapped, host, staged_pipelined, automatic };
+enum class producer_path { direct, staged, device, host, automatic };
 
-void producer(benchmark::State& state, producer_path path, std::uint64_t bytes, unsigned threads) {
+template <class Buf>
+void run_producer(benchmark::State& state, Buf& buf, unsigned threads, producer_path path, std::size_t chunk_bytes) {
+    produce_options o;
+    const bool forced = path == producer_path::direct || path == producer_path::staged;
+    if (path == producer_path::direct) o.force = produce_path::direct;
+    if (path == producer_path::staged) o.force = produce_path::staged_pipelined;
+    o.chunk_bytes = chunk_bytes;
+    producer<backend> prod(dev(), threads, o);
+    const std::vector<std::byte> src(o.grain_bytes, std::byte{0x5a});  // one grain, cache-resident
+    const auto job = [&](write_only_view<std::byte> out, std::size_t) { out.assign(std::span(src).first(out.size())); };
+    auto r = prod.fill(buf, job);  // warm-up: first touch of the ring and the buffer, outside the timing
+    if (!dev().wait(r.fence, default_wait_timeout)) throw std::runtime_error("wait timed out");
+    for (auto _ : state) {
+        r = prod.fill(buf, job);
+        if (!dev().wait(r.fence, default_wait_timeout)) throw std::runtime_error("wait timed out");
+    }
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * buf.size_bytes()));
+    state.counters["threads"] = threads;
+    state.counters["copies"] = static_cast<double>(r.copies);
+    state.counters["slot_waits"] = static_cast<double>(r.slot_waits);
+    state.SetLabel(std::string(to_string(r.path)) + ", type " + std::to_string(buf.allocation().memory_type()) +
+                   (buf.report().zero_copy ? "" : "<-" + std::to_string(buf.allocation().staging_memory_type())) +
+                   (forced ? "" : " | " + r.reason));
+}
+
+void producer_bench(benchmark::State& state, producer_path path, std::uint64_t bytes, unsigned threads,
+                    std::size_t chunk_bytes) {
     try {
-        auto& b = dev();
-        constexpr std::uint64_t chunk = 4 * MiB;
-        constexpr std::uint64_t src_bytes = 1 * MiB;  // per-thread source, cache-resident: measures the stores
-        backend::allocation a;
+        const std::size_t n = bytes;
         switch (path) {
-            case producer_path::device_mapped: a = b.allocate(raw(bytes, placement_kind::device_mapped, false, true)); break;
-            case producer_path::host: a = b.allocate(raw(bytes, placement_kind::host, false, true)); break;
-            case producer_path::staged_pipelined: a = b.allocate(raw(bytes, placement_kind::device, false, false)); break;
-            case producer_path::automatic: a = b.allocate(raw(bytes, placement_kind::automatic, false, true)); break;
+            case producer_path::direct:
+            case producer_path::staged:
+            case producer_path::automatic: {
+                upload_buffer<std::byte, backend> buf(dev(), n);
+                run_producer(state, buf, threads, path, chunk_bytes);
+                break;
+            }
+            case producer_path::device: {
+                basic_buffer<std::byte, backend, access::write_only, placement::device, sync::fenced> buf(dev(), n);
+                run_producer(state, buf, threads, path, chunk_bytes);
+                break;
+            }
+            case producer_path::host: {
+                basic_buffer<std::byte, backend, access::write_only, coherence::write_combined, placement::host, sync::fenced>
+                    buf(dev(), n);
+                run_producer(state, buf, threads, path, chunk_bytes);
+                break;
+            }
         }
-        std::vector<std::vector<std::byte>> src(threads, std::vector<std::byte>(src_bytes, std::byte{0x5a}));
-        std::memset(a.host_data(), 0, bytes);  // first touch outside the timed loop: a kept buffer is reused
-        auto& wp = pool(threads);
-        const std::uint64_t chunks = (bytes + chunk - 1) / chunk;
-        for (auto _ : state) {
-            std::atomic<std::uint64_t> next{0};
-            std::atomic<std::uint64_t> last_fence{0};
-            std::mutex err_m;
-            std::string err;
-            const std::function<void(unsigned)> job = [&](unsigned t) {
-                try {
-                for (;;) {
-                    const std::uint64_t c = next.fetch_add(1, std::memory_order_relaxed);
-                    if (c >= chunks) return;
-                    const std::uint64_t off = c * chunk;
-                    const std::uint64_t len = std::min(chunk, bytes - off);
-                    for (std::uint64_t o = 0; o < len; o += src_bytes)
-                        std::memcpy(a.host_data() + off + o, src[t].data(), std::min(src_bytes, len - o));
-                    if (path == producer_path::staged_pipelined) {
-                        // Upload this chunk now: the copy engine works while the writers go on.
-                        const auto f = b.flush(a, off, len);
-                        std::uint64_t cur = last_fence.load(std::memory_order_relaxed);
-                        while (f.value > cur && !last_fence.compare_exchange_weak(cur, f.value)) {
-                        }
-                    }
-                }
-                } catch (const std::exception& e) {
-                    std::lock_guard lk(err_m);
-                    err = e.what();
-                }
-            };
-            wp.run(threads, job);
-            if (!err.empty()) throw std::runtime_error(err);
-            backend::fence f{last_fence.load()};
-            if (path != producer_path::staged_pipelined) f = b.flush(a, 0, bytes);  // staging copy if automatic staged
-            if (!b.wait(f, default_wait_timeout)) throw std::runtime_error("wait timed out");
-        }
-        state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
-        state.counters["threads"] = threads;
-        state.SetLabel(a.report().zero_copy ? "zero-copy type " + std::to_string(a.memory_type())
-                                            : "staged " + std::to_string(a.memory_type()) + "<-" +
-                                                  std::to_string(a.staging_memory_type()));
     } catch (const std::exception& e) {
         fail(state, e);
     }
@@ -349,19 +289,23 @@ int main(int argc, char** argv) {
         benchmark::RegisterBenchmark((std::string("round_trip_4KiB/") + name(w)).c_str(), round_trip_4k, w)->UseRealTime();
         benchmark::RegisterBenchmark((std::string("wait_floor/") + name(w)).c_str(), wait_floor, w)->UseRealTime();
     }
-    std::vector<std::uint64_t> sizes = {64 * MiB, 256 * MiB, 1 * GiB};
-    std::vector<unsigned> threads = {1, 4, 16};
+    // Producer throughput: the crossover of direct stores and pipelined staging over size and
+    // writer threads (the plot of bench/RESULTS.md), then chunk sizes of the staged path.
+    std::vector<std::uint64_t> sizes = {4 * MiB, 16 * MiB, 64 * MiB, 256 * MiB, 1 * GiB};
+    std::vector<unsigned> threads = {1, 4, 8, 16};
     if (quick) {
         sizes = {16 * MiB};
         threads = {1, 2};
     }
     const auto& caps = dev().context().capabilities();
+    constexpr std::size_t default_chunk = produce_options{}.chunk_bytes;
     const struct {
         producer_path p;
         const char* n;
-    } paths[] = {{producer_path::device_mapped, "device_mapped"},
+    } paths[] = {{producer_path::direct, "direct"},
+                 {producer_path::staged, "staged"},
+                 {producer_path::device, "device"},
                  {producer_path::host, "host"},
-                 {producer_path::staged_pipelined, "staged_pipelined"},
                  {producer_path::automatic, "automatic"}};
     for (const auto& p : paths)
         for (auto bytes : sizes) {
@@ -370,9 +314,21 @@ int main(int argc, char** argv) {
                 if (t > max_threads) continue;
                 const std::string nm = std::string("producer/") + p.n + "/" + std::to_string(bytes / MiB) + "MiB/" +
                                        std::to_string(t) + "threads";
-                benchmark::RegisterBenchmark(nm.c_str(), producer, p.p, bytes, t)->UseRealTime()->Unit(benchmark::kMillisecond);
+                benchmark::RegisterBenchmark(nm.c_str(), producer_bench, p.p, bytes, t, default_chunk)
+                    ->UseRealTime()
+                    ->Unit(benchmark::kMillisecond);
             }
         }
+    if (!quick)
+        for (std::size_t chunk : {1 * MiB, 2 * MiB, 8 * MiB, 16 * MiB})
+            for (auto bytes : {64 * MiB, 256 * MiB}) {
+                const unsigned t = std::min(16u, max_threads);
+                const std::string nm = "producer_chunk/staged/" + std::to_string(bytes / MiB) + "MiB/" +
+                                       std::to_string(t) + "threads/chunk:" + std::to_string(chunk / KiB) + "KiB";
+                benchmark::RegisterBenchmark(nm.c_str(), producer_bench, producer_path::staged, bytes, t, chunk)
+                    ->UseRealTime()
+                    ->Unit(benchmark::kMillisecond);
+            }
 
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

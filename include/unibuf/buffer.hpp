@@ -397,6 +397,29 @@ public:
         note_use(f);
     }
 
+    // ---- whole-buffer fill protocol (used by unibuf::producer) ------------------------------
+
+    /// @brief Starts a fill of the whole buffer by the library's writers: waits (bounded) for the
+    /// last device use and returns the host bytes the writers may store into (the mapping, or the
+    /// staging buffer of placement::device). Device data is not fetched: the fill replaces all of it.
+    /// @throws std::system_error timeout, invalid_argument (empty buffer)
+    [[nodiscard]] std::byte* begin_fill() {
+        static_assert(host_writable, "unibuf: a fill writes the buffer, but its access policy is access::read_only (rule R8)");
+        check_range("fill", 0, count_);
+        if constexpr (sync != sync_kind::none) wait_idle("fill");
+        if constexpr (sync == sync_kind::lazy) state_ = buffer_state::host_dirty;
+        return alloc_->host_data() + offset_;
+    }
+    /// @brief Ends a fill: `f` is the fence after which the device sees the data (the last staging
+    /// copy or flush), or, with `device_current == false`, the data is only on the host (a fill
+    /// that failed part-way: under lazy the buffer stays host-dirty and the next device use
+    /// flushes it).
+    void end_fill(const fence_type& f, bool device_current) noexcept {
+        note_use(f);
+        if constexpr (sync == sync_kind::lazy) state_ = device_current ? buffer_state::synchronized : buffer_state::host_dirty;
+        (void)device_current;
+    }
+
 private:
     basic_buffer(B& backend, allocation_type&& a, std::size_t count) : backend_(&backend), count_(count) {
         owned_.emplace(std::move(a));

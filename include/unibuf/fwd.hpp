@@ -27,5 +27,8 @@ class host_backend;
 // pool.hpp: basic_buffer_pool<B, Locking, Policies...>, buffer_pool<B, Policies...> (unlocked),
 //           locked_buffer_pool<B, Policies...>, pool_config
 // ring.hpp: ring<Buffer, N> (claim -> write -> publish / read -> release, per-slot fences)
+// produce.hpp: producer<B> (writer threads fill a buffer: direct or pipelined staging), writer_team,
+//              produce_options, produce_result<Fence>
+// stream.hpp: upload_stream<B, Coherence, Placement> (one mapped ring of segments, a fence per segment)
 
 } // namespace unibuf

@@ -448,4 +448,56 @@ TEST(VulkanMemorySelection, InvariantsHoldOnEveryTable) {
     EXPECT_GT(decisions, 1000u);
 }
 
+// ---- the producer's path (unibuf::producer, select_produce_path) ---------------------------------
+
+TEST(VulkanProducePath, OnTheH100ManyWritersOfEnoughBytesStageIntoTheBarAndFewWritersStoreDirectly) {
+    const auto t = load("nvidia-h100-rebar");
+    vk::producer_thresholds th;
+    th.staged_min_threads = 8;
+    th.staged_min_bytes = 16 * MiB;
+    // An upload_buffer lands in type 4 (DEVICE_LOCAL|HOST_VISIBLE: the BAR).
+    const auto d = vk::select_memory(make(acc::wo, coh::write_combined, placement_kind::automatic, sync_kind::fenced, 64 * MiB), t,
+                                     vk::heap_budget::from_heap_sizes(t));
+    ASSERT_EQ(d.device_type, 4);
+    const auto many = vk::select_produce_path(t, 4, false, 64 * MiB, 16, th);
+    EXPECT_EQ(many.path, unibuf::produce_path::staged_pipelined) << many.reason;
+    EXPECT_NE(many.reason.find("16 writers"), std::string::npos) << many.reason;
+    const auto one = vk::select_produce_path(t, 4, false, 1 * GiB, 1, th);
+    EXPECT_EQ(one.path, unibuf::produce_path::direct) << one.reason;
+    EXPECT_NE(one.reason.find("1 writer thread(s) < " + std::to_string(th.staged_min_threads)), std::string::npos) << one.reason;
+    const auto small = vk::select_produce_path(t, 4, false, th.staged_min_bytes - 1, 16, th);
+    EXPECT_EQ(small.path, unibuf::produce_path::direct) << small.reason;
+    const auto at = vk::select_produce_path(t, 4, false, th.staged_min_bytes, th.staged_min_threads, th);
+    EXPECT_EQ(at.path, unibuf::produce_path::staged_pipelined) << "the thresholds are inclusive: " << at.reason;
+    // System memory is the upload itself; staged device memory always pipelines through its staging.
+    const auto sys = vk::select_produce_path(t, 2, false, 1 * GiB, 16, th);
+    EXPECT_EQ(sys.path, unibuf::produce_path::direct) << sys.reason;
+    EXPECT_NE(sys.reason.find("system memory"), std::string::npos) << sys.reason;
+    const auto staged = vk::select_produce_path(t, 1, true, 4 * KiB, 1, th);
+    EXPECT_EQ(staged.path, unibuf::produce_path::staged_pipelined) << staged.reason;
+    // Configured thresholds move the crossover.
+    vk::producer_thresholds never;
+    never.staged_min_threads = 1000;
+    EXPECT_EQ(vk::select_produce_path(t, 4, false, 1 * GiB, 16, never).path, unibuf::produce_path::direct);
+}
+
+TEST(VulkanProducePath, EveryTableGetsAReasonedAnswerAndUnifiedMemoryNeverStagesAZeroCopyBuffer) {
+    vk::producer_thresholds th;
+    th.staged_min_threads = 4;
+    for (const char* name : {"nvidia-h100-rebar", "nvidia-desktop-small-bar", "amd-discrete-small-bar", "intel-integrated-uma",
+                             "llvmpipe", "noncoherent-cached"}) {
+        const auto t = load(name);
+        for (std::size_t ty = 0; ty < t.types.size(); ++ty)
+            for (unsigned threads : {1u, 16u}) {
+                const auto p = vk::select_produce_path(t, static_cast<int>(ty), false, 1 * GiB, threads, th);
+                EXPECT_FALSE(p.reason.empty()) << name << " type " << ty;
+                const bool device_local = (t.types[ty].flags & mp::device_local) != 0;
+                if (t.unified() || !device_local || threads < th.staged_min_threads) {
+                    EXPECT_EQ(p.path, unibuf::produce_path::direct) << name << " type " << ty << ": " << p.reason;
+                }
+            }
+    }
+    EXPECT_TRUE(load("intel-integrated-uma").unified());
+}
+
 } // namespace

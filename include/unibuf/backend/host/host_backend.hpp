@@ -281,6 +281,13 @@ public:
         return fence{v};
     }
 
+    /// @brief A fence that completes once all work submitted so far has run (complete when none),
+    /// as `vulkan_backend::last_submitted` / `gl_backend::insert_fence`.
+    [[nodiscard]] fence last_submitted() const {
+        std::lock_guard lk(m_);
+        return fence{submitted_};
+    }
+
     /// @brief True when the work of `f` has run.
     [[nodiscard]] bool is_complete(const fence& f) const noexcept {
         return f.value <= completed_.load(std::memory_order_acquire);

@@ -443,6 +443,64 @@ struct type_query {
     return host_memory("host memory instead of staging (fallback)");
 }
 
+/// @brief When a parallel fill (`unibuf::producer`) of a zero-copy buffer in mappable VRAM goes
+/// through system-memory staging and the copy engine instead of storing through the BAR.
+///
+/// Measured on the H100 (bench/RESULTS.md, producer crossover): stores through the BAR saturate
+/// at 31-34 GB/s from 4 writer threads on (15-17 GB/s with one); the pipelined staging path
+/// (writers into system memory, each 4 MiB chunk copied as it completes) reaches 38-42 GB/s from
+/// 256 MiB with 4-16 writers, but costs its fill and drain: at 4-16 MiB it runs at 9-21 GB/s, at
+/// 64 MiB it is level with direct stores (31-35 GB/s). Hence the defaults: staged from 128 MiB and
+/// 2 writers; below, direct. With one writer the two are within noise of each other (16-20 GB/s).
+struct producer_thresholds {
+    /// @brief Fewest writer threads for the staged path.
+    unsigned staged_min_threads = 2;
+    /// @brief Fewest bytes for the staged path (below it the pipeline's fill and drain cost more
+    /// than the faster transfer saves).
+    std::uint64_t staged_min_bytes = std::uint64_t{128} << 20;
+};
+
+/// @brief Pure choice of the fill path for `bytes` written by `threads` writer threads into an
+/// allocation whose device memory is type `device_type` of `t` (`staged`: it has its own staging
+/// buffer, placement::device).
+[[nodiscard]] inline produce_plan select_produce_path(const memory_table& t, int device_type, bool staged,
+                                                      std::uint64_t bytes, unsigned threads,
+                                                      const producer_thresholds& th = {}) {
+    auto plan = [](produce_path p, std::string why) { return produce_plan{p, std::move(why)}; };
+    if (staged)
+        return plan(produce_path::staged_pipelined,
+                    "device memory without a host mapping: the writers fill its staging buffer and each chunk is "
+                    "copied to the device as soon as it is complete");
+    if (device_type < 0 || static_cast<std::size_t>(device_type) >= t.types.size())
+        return plan(produce_path::direct, "unknown memory type: direct writes");
+    const std::uint32_t f = t.types[static_cast<std::size_t>(device_type)].flags;
+    if ((f & memory_property::device_local) == 0)
+        return plan(produce_path::direct,
+                    "system memory (type " + std::to_string(device_type) +
+                        "): the writes are the upload, the device reads the memory in place");
+    if (t.unified())
+        return plan(produce_path::direct, "unified memory: every memory type is device-local, a copy cannot be faster");
+    bool system_type = false;
+    for (const auto& ty : t.types)
+        system_type = system_type || ((ty.flags & memory_property::host_visible) != 0 &&
+                                      (ty.flags & memory_property::device_local) == 0);
+    if (!system_type)
+        return plan(produce_path::direct, "no host-visible system memory to stage through: direct writes");
+    if (threads < th.staged_min_threads)
+        return plan(produce_path::direct,
+                    std::to_string(threads) + " writer thread(s) < " + std::to_string(th.staged_min_threads) +
+                        ": stores straight into mappable VRAM (type " + std::to_string(device_type) +
+                        ") are faster than staging");
+    if (bytes < th.staged_min_bytes)
+        return plan(produce_path::direct, std::to_string(bytes) + " bytes < " + std::to_string(th.staged_min_bytes) +
+                                              ": too little to fill a staging pipeline; direct writes into VRAM");
+    return plan(produce_path::staged_pipelined,
+                std::to_string(threads) + " writers >= " + std::to_string(th.staged_min_threads) + " and " +
+                    std::to_string(bytes) + " bytes >= " + std::to_string(th.staged_min_bytes) +
+                    ": writes into system memory pipelined with copy-engine copies into VRAM (type " +
+                    std::to_string(device_type) + ") outrun stores through the BAR");
+}
+
 /// @brief A byte range of mapped memory as vkFlush/InvalidateMappedMemoryRanges take it.
 struct atom_range {
     std::uint64_t offset = 0;

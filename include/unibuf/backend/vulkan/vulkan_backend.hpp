@@ -158,6 +158,9 @@ public:
         std::chrono::nanoseconds spin_budget = std::chrono::microseconds(50);
         /// @brief Thresholds of the automatic placement (`select_memory`).
         vulkan::selection_thresholds thresholds{};
+        /// @brief When a parallel fill (`unibuf::producer`) of mappable VRAM stages through system
+        /// memory and the copy engine (`select_produce_path`).
+        vulkan::producer_thresholds producer{};
         /// @brief Usable share of a heap without VK_EXT_memory_budget.
         double budget_fraction = vulkan::heap_budget::default_fraction;
         /// @brief Use timeline semaphores where the device has them (false: VkFences, for tests).
@@ -385,6 +388,15 @@ public:
     [[nodiscard]] vulkan::memory_decision decide(const memory_request& req) const {
         return vulkan::select_memory(req, ctx_.capabilities().memory, budget(), opt_.thresholds);
     }
+
+    /// @brief How `unibuf::producer` fills `bytes` of `a` from `threads` writer threads
+    /// (pure `select_produce_path` on this device's table and `options::producer`).
+    [[nodiscard]] produce_plan plan_produce(const allocation& a, std::uint64_t bytes, unsigned threads) const {
+        return vulkan::select_produce_path(ctx_.capabilities().memory, a.memory_type(), a.staged(), bytes, threads,
+                                           opt_.producer);
+    }
+    /// @brief Changes the producer thresholds (not while a fill runs).
+    void set_producer_thresholds(const vulkan::producer_thresholds& t) noexcept { opt_.producer = t; }
 
     // ---- allocation ------------------------------------------------------------------------
 

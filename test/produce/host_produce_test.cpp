@@ -1,0 +1,137 @@
+// unibuf::producer on the host backend: the shared suite, the path decisions without a backend
+// decision function, the writer team, and fills from several threads at once.
+#include "../common/host_env.hpp"
+#include "../common/produce_tests.hpp"
+
+#include <unibuf/unibuf.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+#include <vector>
+
+namespace unibuf_test {
+INSTANTIATE_TYPED_TEST_SUITE_P(Host, ProduceBehaviour, ::testing::Types<host_env>);
+} // namespace unibuf_test
+
+namespace {
+
+using namespace unibuf;
+using unibuf_test::host_env;
+using unibuf_test::value_at;
+
+TEST(HostProducer, WithoutABackendDecisionZeroCopyIsDirectAndDeviceMemoryIsStaged) {
+    producer<host_backend> prod(host_env::get(), 2);
+    upload_buffer<float, host_backend> up(host_env::get(), 100);
+    device_buffer<float, host_backend> dv(host_env::get(), 100);
+    const auto a = prod.plan(up);
+    EXPECT_EQ(a.path, produce_path::direct) << a.reason;
+    const auto b = prod.plan(dv);
+    EXPECT_EQ(b.path, produce_path::staged_pipelined) << b.reason;
+    EXPECT_NE(b.reason.find("staging"), std::string::npos) << b.reason;
+    EXPECT_EQ(prod.ring_bytes(), 0u) << "the ring is made on first need only";
+}
+
+TEST(HostProducer, ForcingAPathIsReportedAsForced) {
+    produce_options o;
+    o.force = produce_path::staged_pipelined;
+    producer<host_backend> prod(host_env::get(), 2, o);
+    upload_buffer<float, host_backend> up(host_env::get(), 100);
+    const auto p = prod.plan(up);
+    EXPECT_EQ(p.path, produce_path::staged_pipelined);
+    EXPECT_NE(p.reason.find("forced"), std::string::npos) << p.reason;
+}
+
+TEST(HostProducer, AWriterWaitsForARingChunkBoundedAndTheErrorNamesTheChunk) {
+    // The device is held, so the first two chunks' copies cannot run: the writer of the third
+    // chunk waits for ring slot 0 until the bound, and the fill fails naming what it waited for.
+    host_backend dev;
+    std::promise<void> open;
+    std::shared_future<void> opened = open.get_future().share();
+    (void)dev.submit([opened] { (void)opened.wait_for(std::chrono::seconds(10)); });
+    produce_options o = unibuf_test::tiny_options(produce_path::staged_pipelined);
+    o.wait_timeout = std::chrono::milliseconds(50);
+    producer<host_backend> prod(dev, 1, o);
+    constexpr std::size_t chunk_elems = 3 * 4096 / sizeof(std::uint32_t);
+    upload_buffer<std::uint32_t, host_backend> buf(dev, 5 * chunk_elems);
+    const auto job = [](write_only_view<std::uint32_t> out, std::size_t first) {
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] = value_at<std::uint32_t>(first + i, 4);
+    };
+    try {
+        (void)prod.fill(buf, job);
+        ADD_FAILURE() << "the fill did not wait for the held device";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::timeout));
+        const std::string w = e.what();
+        EXPECT_NE(w.find("chunk 0"), std::string::npos) << w;  // the copy of chunk 0 holds ring slot 0
+        EXPECT_NE(w.find("50 ms"), std::string::npos) << w;
+    }
+    open.set_value();  // the device runs again: the producer and the buffer are usable
+    const auto r = prod.fill(buf, job);
+    EXPECT_EQ(r.copies, 5u);
+    basic_buffer<std::uint32_t, host_backend, access::read_write, placement::host, sync::fenced> out(dev, buf.size());
+    (void)out.copy_from(buf);
+    const auto got = out.to_vector();
+    for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], value_at<std::uint32_t>(i, 4)) << "element " << i;
+}
+
+TEST(HostProducer, ABufferOfAnotherBackendObjectIsRejected) {
+    host_backend other;
+    producer<host_backend> prod(host_env::get(), 1);
+    upload_buffer<float, host_backend> up(other, 10);
+    try {
+        (void)prod.fill(up, [](write_only_view<float> out, std::size_t) {
+            for (std::size_t i = 0; i < out.size(); ++i) out[i] = 0.0f;
+        });
+        ADD_FAILURE() << "a buffer of another backend was filled";
+    } catch (const std::system_error& e) {
+        EXPECT_EQ(e.code(), make_error_code(errc::invalid_argument));
+        EXPECT_NE(std::string(e.what()).find("another backend"), std::string::npos) << e.what();
+    }
+}
+
+TEST(HostProducer, TheTeamRunsEveryThreadOncePerJob) {
+    writer_team team(4);
+    for (int round = 0; round < 50; ++round) {
+        std::vector<std::atomic<int>> ran(4);
+        std::atomic<int> caller{0};
+        team.run([&](unsigned i) { ran[i].fetch_add(1); }, [&] { caller.fetch_add(1); });
+        for (auto& r : ran) ASSERT_EQ(r.load(), 1) << "round " << round;
+        ASSERT_EQ(caller.load(), 1);
+    }
+    EXPECT_THROW(writer_team(0), std::system_error);
+}
+
+TEST(HostProducer, SeveralProducersFillSeveralBuffersAtOnce) {
+    constexpr int fillers = 3;
+    std::vector<std::thread> ts;
+    std::atomic<int> bad{0};
+    for (int t = 0; t < fillers; ++t)
+        ts.emplace_back([&, t] {
+            produce_options o = unibuf_test::tiny_options(t % 2 == 0 ? produce_path::staged_pipelined : produce_path::direct);
+            producer<host_backend> prod(host_env::get(), 2, o);
+            basic_buffer<std::uint32_t, host_backend, access::read_write, placement::host, sync::fenced> out(
+                host_env::get(), 20000);
+            upload_buffer<std::uint32_t, host_backend> buf(host_env::get(), 20000);
+            for (int round = 0; round < 5; ++round) {
+                const auto seed = static_cast<std::uint32_t>(100 * t + round);
+                (void)prod.fill(buf, [&](write_only_view<std::uint32_t> v, std::size_t first) {
+                    for (std::size_t i = 0; i < v.size(); ++i) v[i] = value_at<std::uint32_t>(first + i, seed);
+                });
+                (void)out.copy_from(buf);
+                const auto got = out.to_vector();
+                for (std::size_t i = 0; i < got.size(); ++i)
+                    if (got[i] != value_at<std::uint32_t>(i, seed)) {
+                        bad.fetch_add(1);
+                        break;
+                    }
+            }
+        });
+    for (auto& t : ts) t.join();
+    EXPECT_EQ(bad.load(), 0);
+}
+
+} // namespace
