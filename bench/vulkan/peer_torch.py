@@ -123,7 +123,7 @@ def main():
     for nbytes in (4 * KiB, 64 * KiB, 1 * MiB):
         results.append(p.small_update(nbytes))
     results.append(p.round_trip())
-    sizes = [16 * MiB] if args.quick else [4 * MiB, 16 * MiB, 64 * MiB, 256 * MiB, 1 * GiB]
+    sizes = [16 * MiB] if args.quick else [4 * MiB, 16 * MiB, 32 * MiB, 64 * MiB, 256 * MiB, 1 * GiB]
     threads = [1, 2] if args.quick else [1, 4, 8, 16]
     for nbytes in sizes:
         for t in threads:

@@ -18,7 +18,7 @@ for t in selection_tests behaviour_tests; do
   timeout 120 .vkrun/unibuf_vulkan_$t --gtest_color=no --gtest_filter='*Produce*:*Producer*' >> "$log" 2>&1
   echo "unibuf_vulkan_$t rc=$?" | tee -a "$log"
 done
-timeout 330 .vkrun/unibuf_vulkan_bench --benchmark_filter='^producer' --benchmark_repetitions=3 \
+timeout 330 .vkrun/unibuf_vulkan_bench --benchmark_filter="^producer/" --benchmark_repetitions=5 \
   --benchmark_min_time=0.1 --benchmark_out="$OUT/vk.json" --benchmark_out_format=json > "$OUT/vk.txt" 2>&1
 echo "bench rc=$?" | tee -a "$log"
 timeout 90 python3 bench/vulkan/peer_torch.py --out "$OUT/torch.json" > "$OUT/torch.txt" 2>&1

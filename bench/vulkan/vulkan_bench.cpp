@@ -185,7 +185,8 @@ void wait_floor(benchmark::State& state, wait_strategy w) {
 //   direct    upload_buffer (write-only, write-combined, automatic: the BAR on the H100), the
 //             writers store into the mapping (forced direct)
 //   staged    the same buffer, the writers store into the producer's system-memory ring and each
-//             4 MiB chunk is copied into the BAR memory by the copy engine as it completes (forced)
+//             8 MiB chunk is copied into the BAR memory as it completes (complete chunks batched into
+//             one submission; forced)
 //   device    device_buffer-like placement::device memory, filled through its own staging buffer
 //   host      placement::host (system memory): the writes are the whole upload (the device reads
 //             the memory over PCIe on every use, so it is not comparable with the others)
@@ -213,6 +214,7 @@ void run_producer(benchmark::State& state, Buf& buf, unsigned threads, producer_
     state.counters["threads"] = threads;
     state.counters["copies"] = static_cast<double>(r.copies);
     state.counters["slot_waits"] = static_cast<double>(r.slot_waits);
+    state.counters["submissions"] = static_cast<double>(r.submissions);
     state.SetLabel(std::string(to_string(r.path)) + ", type " + std::to_string(buf.allocation().memory_type()) +
                    (buf.report().zero_copy ? "" : "<-" + std::to_string(buf.allocation().staging_memory_type())) +
                    (forced ? "" : " | " + r.reason));
@@ -291,7 +293,7 @@ int main(int argc, char** argv) {
     }
     // Producer throughput: the crossover of direct stores and pipelined staging over size and
     // writer threads (the plot of bench/RESULTS.md), then chunk sizes of the staged path.
-    std::vector<std::uint64_t> sizes = {4 * MiB, 16 * MiB, 64 * MiB, 256 * MiB, 1 * GiB};
+    std::vector<std::uint64_t> sizes = {4 * MiB, 16 * MiB, 32 * MiB, 64 * MiB, 256 * MiB, 1 * GiB};
     std::vector<unsigned> threads = {1, 4, 8, 16};
     if (quick) {
         sizes = {16 * MiB};
@@ -320,7 +322,7 @@ int main(int argc, char** argv) {
             }
         }
     if (!quick)
-        for (std::size_t chunk : {1 * MiB, 2 * MiB, 8 * MiB, 16 * MiB})
+        for (std::size_t chunk : {2 * MiB, 4 * MiB, 16 * MiB, 32 * MiB})
             for (auto bytes : {64 * MiB, 256 * MiB}) {
                 const unsigned t = std::min(16u, max_threads);
                 const std::string nm = "producer_chunk/staged/" + std::to_string(bytes / MiB) + "MiB/" +

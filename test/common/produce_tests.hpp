@@ -101,6 +101,8 @@ protected:
         const std::size_t chunks = (n * sizeof(T) + chunk_bytes(prod, sizeof(T)) - 1) / chunk_bytes(prod, sizeof(T));
         if (r.path == unibuf::produce_path::staged_pipelined) {
             EXPECT_EQ(r.copies, chunks) << what << ": one copy per chunk";
+            EXPECT_GE(r.submissions, 1u) << what;
+            EXPECT_LE(r.submissions, r.copies) << what << ": complete chunks share a submission";
         } else {
             EXPECT_EQ(r.copies, 0u) << what;
             EXPECT_EQ(r.slot_waits, 0u) << what;

@@ -446,18 +446,19 @@ struct type_query {
 /// @brief When a parallel fill (`unibuf::producer`) of a zero-copy buffer in mappable VRAM goes
 /// through system-memory staging and the copy engine instead of storing through the BAR.
 ///
-/// Measured on the H100 (bench/RESULTS.md, producer crossover): stores through the BAR saturate
-/// at 31-34 GB/s from 4 writer threads on (15-17 GB/s with one); the pipelined staging path
-/// (writers into system memory, each 4 MiB chunk copied as it completes) reaches 38-42 GB/s from
-/// 256 MiB with 4-16 writers, but costs its fill and drain: at 4-16 MiB it runs at 9-21 GB/s, at
-/// 64 MiB it is level with direct stores (31-35 GB/s). Hence the defaults: staged from 128 MiB and
-/// 2 writers; below, direct. With one writer the two are within noise of each other (16-20 GB/s).
+/// Measured on the H100 (bench/RESULTS.md, producer crossover, 4 MiB-1 GiB x 1-16 writers): stores
+/// through the BAR saturate at 31-34 GB/s from 4 writers on (14-16 GB/s with one); the pipelined
+/// staging path (8 MiB chunks, complete chunks batched per submission) reaches 43-46 GB/s from
+/// 256 MiB with 4-16 writers and 34-37 GB/s at 64 MiB, but at 4-16 MiB its fill and drain make it
+/// slower than direct stores (9-24 GB/s), and at 32 MiB the two are level. Hence the defaults:
+/// staged from 48 MiB (between the level 32 MiB and the winning 64 MiB) with at least 2 writers;
+/// with one writer the two paths are within noise of each other (10-20 GB/s), so direct.
 struct producer_thresholds {
     /// @brief Fewest writer threads for the staged path.
     unsigned staged_min_threads = 2;
     /// @brief Fewest bytes for the staged path (below it the pipeline's fill and drain cost more
     /// than the faster transfer saves).
-    std::uint64_t staged_min_bytes = std::uint64_t{128} << 20;
+    std::uint64_t staged_min_bytes = std::uint64_t{48} << 20;
 };
 
 /// @brief Pure choice of the fill path for `bytes` written by `threads` writer threads into an

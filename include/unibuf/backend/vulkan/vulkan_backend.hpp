@@ -25,6 +25,7 @@
 /// @endcode
 #pragma once
 
+#include "../../detail/cpu_relax.hpp"
 #include "../../dispatch.hpp"
 #include "../../error.hpp"
 #include "../common.hpp"
@@ -42,10 +43,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#if defined(__x86_64__) || defined(__i386__)
-#  include <immintrin.h>
-#endif
 
 namespace unibuf {
 
@@ -67,14 +64,6 @@ enum class wait_strategy : std::uint8_t {
 }
 
 class vulkan_backend;
-
-namespace detail {
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    _mm_pause();
-#endif
-}
-} // namespace detail
 
 /// @brief A compute kernel: a SPIR-V module with `bindings` storage buffers in set 0 (bindings
 /// 0..N-1, in the order of `dispatch`'s ranges) and `push_constant_bytes` of push constants.
