@@ -1,5 +1,6 @@
 // Pool and ring tests that need the host backend's own controls: its non-coherent simulation,
 // its memory limit, its kernels and device jobs that can be held back on purpose.
+#include "../common/gate.hpp"
 #include "../common/host_env.hpp"
 #include "counting_backend.hpp"
 #include "pool_test_util.hpp"
@@ -11,8 +12,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -23,27 +22,7 @@ using unibuf_test::expect_error;
 
 static_assert(Backend<unibuf_test::counting_backend<host_backend>>);
 
-/// A gate that device jobs wait on (bounded), so a test holds device work back without sleeping.
-class gate {
-public:
-    void open() {
-        {
-            std::lock_guard lk(m_);
-            open_ = true;
-        }
-        cv_.notify_all();
-    }
-    /// Waits until opened; false after 10 s (a broken test must not hang).
-    bool wait() {
-        std::unique_lock lk(m_);
-        return cv_.wait_for(lk, std::chrono::seconds(10), [&] { return open_; });
-    }
-
-private:
-    std::mutex m_;
-    std::condition_variable cv_;
-    bool open_ = false;
-};
+using unibuf_test::gate;
 
 host_kernel doubling() {
     return [](const host_invocation& in) {

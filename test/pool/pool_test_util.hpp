@@ -1,5 +1,7 @@
-// Small helpers shared by the pool and ring tests.
+// Small helpers shared by the pool and ring tests (expect_error: test/common/expect_error.hpp).
 #pragma once
+
+#include "../common/expect_error.hpp"
 
 #include <unibuf/error.hpp>
 
@@ -11,24 +13,6 @@
 #include <system_error>
 
 namespace unibuf_test {
-
-/// Runs `f`, expects a std::system_error with `code` whose message contains every string of `parts`.
-template <class F>
-void expect_error(F&& f, unibuf::errc code, std::initializer_list<const char*> parts) {
-#if UNIBUF_EXCEPTIONS
-    try {
-        f();
-        ADD_FAILURE() << "expected std::system_error '" << unibuf::make_error_code(code).message() << "', got none";
-    } catch (const std::system_error& e) {
-        EXPECT_EQ(e.code(), unibuf::make_error_code(code)) << e.what();
-        const std::string what = e.what();
-        for (const char* p : parts) EXPECT_NE(what.find(p), std::string::npos) << "message lacks '" << p << "': " << what;
-    }
-#else
-    (void)f, (void)code, (void)parts;
-    GTEST_SKIP() << "exceptions are disabled";
-#endif
-}
 
 /// Deterministic pseudo-random numbers (xorshift64*), so failures replay.
 struct rng64 {

@@ -1,16 +1,17 @@
 // upload_stream on the host backend: block offsets and alignment, segment closing and wrap-around
 // waits on the right fence (device work held at gates, no sleeps), oversize and empty requests,
 // stale blocks, and the data the "device" sees (zero-copy, non-coherent, staged).
+#include "../common/expect_error.hpp"
+#include "../common/gate.hpp"
+
 #include <unibuf/stream.hpp>
 #include <unibuf/unibuf.hpp>
 
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <cstring>
-#include <mutex>
 #include <numeric>
 #include <string>
 #include <system_error>
@@ -22,26 +23,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// A gate device work is held at until the test opens it (bounded: a broken test fails, not hangs).
-class gate {
-public:
-    void open() {
-        {
-            std::lock_guard lk(m_);
-            open_ = true;
-        }
-        cv_.notify_all();
-    }
-    bool wait() {
-        std::unique_lock lk(m_);
-        return cv_.wait_for(lk, 10s, [&] { return open_; });
-    }
-
-private:
-    std::mutex m_;
-    std::condition_variable cv_;
-    bool open_ = false;
-};
+using unibuf_test::expect_error;
+using unibuf_test::gate;
 
 using stream = upload_stream<host_backend>;
 
@@ -59,26 +42,6 @@ host_kernel copy_kernel() {
         auto dst = in.as<float>(1);
         std::copy(src.begin(), src.end(), dst.begin());
     };
-}
-
-template <class F>
-std::error_code code_of(F&& f) {
-    try {
-        f();
-    } catch (const std::system_error& e) {
-        return e.code();
-    }
-    return {};
-}
-
-template <class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const std::system_error& e) {
-        return e.what();
-    }
-    return {};
 }
 
 } // namespace
@@ -125,9 +88,7 @@ TEST(UploadStream, OverAlignedElementsAndFlushAtomRaiseTheAlignment) {
     EXPECT_EQ(b.byte_offset(), 384u);
     // An over-aligned type may need padding at a segment start: the largest request shrinks, and
     // the error says so.
-    EXPECT_EQ(code_of([&] { (void)s.push<wide>(8); }), errc::capacity_exceeded);
-    const std::string why = message_of([&] { (void)s.push<wide>(8); });
-    EXPECT_NE(why.find("960 usable at alignment 128"), std::string::npos) << why;
+    expect_error([&] { (void)s.push<wide>(8); }, errc::capacity_exceeded, {"960 usable at alignment 128"});
 }
 
 TEST(UploadStream, AFullSegmentClosesWithAFenceAndTheNextOneOpens) {
@@ -153,12 +114,10 @@ TEST(UploadStream, OversizeAndEmptyRequestsAreErrorsThatChangeNothing) {
     (void)s.push<float>(10);
     const std::uint64_t used = s.segment_used();
 
-    EXPECT_EQ(code_of([&] { (void)s.push<float>(257); }), errc::capacity_exceeded);
-    const std::string why = message_of([&] { (void)s.push<float>(257); });
-    EXPECT_NE(why.find("257 elements of 4 bytes (1028 bytes)"), std::string::npos) << why;
-    EXPECT_NE(why.find("segment of 1024 bytes"), std::string::npos) << why;
-    EXPECT_EQ(code_of([&] { (void)s.push<float>(std::size_t{1} << 62); }), errc::capacity_exceeded);
-    EXPECT_EQ(code_of([&] { (void)s.push<float>(0); }), errc::invalid_argument);
+    expect_error([&] { (void)s.push<float>(257); }, errc::capacity_exceeded,
+                 {"257 elements of 4 bytes (1028 bytes)", "segment of 1024 bytes"});
+    expect_error([&] { (void)s.push<float>(std::size_t{1} << 62); }, errc::capacity_exceeded, {});
+    expect_error([&] { (void)s.push<float>(0); }, errc::invalid_argument, {});
 
     std::error_code ec;
     EXPECT_FALSE(s.try_push<float>(300, ec).has_value());
@@ -171,11 +130,12 @@ TEST(UploadStream, OversizeAndEmptyRequestsAreErrorsThatChangeNothing) {
     EXPECT_EQ(s.stats().pushes, 1u);
     auto full = s.push<float>(256);  // a whole segment is fine
     EXPECT_EQ(full.byte_offset(), 1024u);
-    EXPECT_EQ(code_of([] {
-                  host_backend d;
-                  stream bad(d, 1024, 0);
-              }),
-              errc::invalid_argument);
+    expect_error(
+        [] {
+            host_backend d;
+            stream bad(d, 1024, 0);
+        },
+        errc::invalid_argument, {});
 }
 
 TEST(UploadStream, WrapAroundWaitsForThatSegmentsFenceOnly) {
@@ -202,8 +162,8 @@ TEST(UploadStream, WrapAroundWaitsForThatSegmentsFenceOnly) {
     EXPECT_EQ(ec, errc::timeout);
     EXPECT_EQ(s.stats().blocked_waits, 1u);
     s.set_wait_timeout(20ms);
-    const std::string why = message_of([&] { (void)s.push<float>(1); });
-    EXPECT_NE(why.find("segment 0 of 2 (1024 bytes) is still read by device work after 20 ms"), std::string::npos) << why;
+    expect_error([&] { (void)s.push<float>(1); }, errc::timeout,
+                 {"segment 0 of 2 (1024 bytes) is still read by device work after 20 ms"});
 
     // Segment 0's work completes while segment 1's is still held: segment 0 opens without waiting
     // on segment 1's fence.
@@ -262,10 +222,10 @@ TEST(UploadStream, ABlockUsedAfterItsSegmentCameRoundIsRejected) {
     EXPECT_TRUE(reused.valid());
     device_buffer<float, host_backend> out(dev, 256);
     host_kernel k = copy_kernel();
-    const std::string why = message_of([&] { (void)dispatch(dev, k, {1}, {}, bind(old, usage::read), bind(out)); });
-    EXPECT_NE(why.find("after the upload_stream reopened that segment"), std::string::npos) << why;
-    EXPECT_EQ(code_of([&] { (void)old.flush(); }), errc::invalid_argument);
-    EXPECT_EQ(code_of([&] { reused.assign(std::vector<float>(11)); }), errc::out_of_range);
+    expect_error([&] { (void)dispatch(dev, k, {1}, {}, bind(old, usage::read), bind(out)); }, errc::invalid_argument,
+                 {"after the upload_stream reopened that segment"});
+    expect_error([&] { (void)old.flush(); }, errc::invalid_argument, {});
+    expect_error([&] { reused.assign(std::vector<float>(11)); }, errc::out_of_range, {});
 }
 
 // Many blocks through a small ring, each read by a "device" kernel into its own result slot;

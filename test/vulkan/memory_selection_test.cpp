@@ -1,5 +1,7 @@
 // Memory-type selection against the recorded device tables of test/fixtures/vulkan-memory/.
 // Pure: no Vulkan header, no device.
+#include "../common/expect_error.hpp"
+
 #include <unibuf/backend/vulkan/memory_selection.hpp>
 #include <unibuf/detail/policy_set.hpp>
 
@@ -117,13 +119,8 @@ TEST(VulkanMemoryTable, H100ValuesAreReadExactly) {
 
 TEST(VulkanMemoryTable, MalformedInputNamesTheLine) {
     auto expect_bad = [](const char* text, const char* needle) {
-        try {
-            (void)vk::parse_memory_table(text);
-            ADD_FAILURE() << "accepted: " << text;
-        } catch (const std::system_error& e) {
-            EXPECT_EQ(e.code(), unibuf::errc::invalid_argument);
-            EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-        }
+        SCOPED_TRACE(text);
+        unibuf_test::expect_error([&] { (void)vk::parse_memory_table(text); }, unibuf::errc::invalid_argument, {needle});
     };
     expect_bad("heap 0 100 DEVICE_LOCAL\ntype 0 1 DEVICE_LOCAL\n", "line 2");          // heap 1 missing
     expect_bad("heap 0 100 DEVICE_LOCAL\ntype 0 0 DEVICE_LOCL\n", "unknown memory-type flag");
