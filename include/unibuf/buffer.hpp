@@ -489,7 +489,7 @@ private:
         if (!backend_->wait(last_use_, wait_timeout_))
             throw_error(errc::timeout,
                         std::string("unibuf: ") + what + ": the buffer's last device use did not complete within " +
-                            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(wait_timeout_).count()) +
+                            detail::ms_text(wait_timeout_) +
                             " ms");
     }
 

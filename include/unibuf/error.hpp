@@ -8,6 +8,7 @@
 
 #include "config.hpp"
 
+#include <chrono>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -58,6 +59,13 @@ public:
 [[nodiscard]] inline std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), error_category()};
 }
+
+namespace detail {
+/// @brief Whole milliseconds of `d` as text, for the "within N ms" of timeout messages.
+[[nodiscard]] inline std::string ms_text(std::chrono::nanoseconds d) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+} // namespace detail
 
 /// @brief Throws `std::system_error(e, what)`; aborts with the message when exceptions are off.
 [[noreturn]] inline void throw_error(errc e, const std::string& what) {

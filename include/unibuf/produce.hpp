@@ -182,7 +182,7 @@ public:
     producer& operator=(const producer&) = delete;
     /// @brief Waits (bounded) for the staging ring's last copies before freeing it.
     ~producer() {
-        if (ring_ && !ring_last_.empty()) (void)backend_->wait(ring_last_.back(), default_wait_timeout);
+        if (ring_ && ring_last_) (void)backend_->wait(*ring_last_, default_wait_timeout);
     }
 
     /// @brief Number of writer threads.
@@ -261,6 +261,26 @@ public:
         const auto timeout = opt_.wait_timeout;
         const bool pipelined = p.path == produce_path::staged_pipelined;
 
+        // Waits (bounded) until the ring slot of chunk c no longer holds chunk c - ring_slots,
+        // whose copy the coordinator waits for once a writer waits here.
+        auto wait_for_slot = [&](std::size_t c) {
+            if (c < ring_slots) return;
+            std::unique_lock lk(st.m);
+            if (st.released > c - ring_slots) return;
+            ++st.waiting;
+            ++st.slot_waits;
+            st.coord_cv.notify_one();
+            const bool ok = st.slot_cv.wait_for(lk, timeout, [&] {
+                return st.released > c - ring_slots || st.stop.load(std::memory_order_relaxed);
+            });
+            --st.waiting;
+            if (!ok)
+                throw_error(errc::timeout, "unibuf: producer: staging chunk " + std::to_string(c % ring_slots) +
+                                               " was not free within " + detail::ms_text(timeout) +
+                                               " ms (its copy of chunk " + std::to_string(c - ring_slots) +
+                                               " is still pending)");
+        };
+
         auto writer = [&](unsigned) {
             for (;;) {
                 if (st.stop.load(std::memory_order_acquire)) return;
@@ -269,37 +289,15 @@ public:
                 const std::size_t first = g * grain;
                 const std::size_t count = std::min(grain, n - first);
                 const std::size_t c = first / chunk;
-                std::byte* dst = host + first * sizeof(T);
-                if (use_ring) {
-                    if (c >= ring_slots) {  // the slot's previous chunk (c - ring_slots) must be copied out
-                        std::unique_lock lk(st.m);
-                        if (st.released <= c - ring_slots) {
-                            ++st.waiting;
-                            ++st.slot_waits;
-                            st.coord_cv.notify_one();
-                            const bool ok = st.slot_cv.wait_for(lk, timeout, [&] {
-                                return st.released > c - ring_slots || st.stop.load(std::memory_order_relaxed);
-                            });
-                            --st.waiting;
-                            if (!ok) {
-                                if (!st.error)
-                                    st.error = std::make_exception_ptr(std::system_error(
-                                        make_error_code(errc::timeout),
-                                        "unibuf: producer: staging chunk " + std::to_string(c % ring_slots) +
-                                            " was not free within " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) +
-                                            " ms (its copy of chunk " + std::to_string(c - ring_slots) + " is still pending)"));
-                                st.stop.store(true, std::memory_order_release);
-                                st.coord_cv.notify_one();
-                                return;
-                            }
-                            if (st.stop.load(std::memory_order_relaxed)) return;
-                        }
-                    }
-                    dst = ring_host + (c % ring_slots) * chunk * sizeof(T) + (first - c * chunk) * sizeof(T);
-                }
                 try {
+                    std::byte* dst = host + first * sizeof(T);
+                    if (use_ring) {
+                        wait_for_slot(c);
+                        if (st.stop.load(std::memory_order_relaxed)) return;
+                        dst = ring_host + (c % ring_slots) * chunk * sizeof(T) + (first - c * chunk) * sizeof(T);
+                    }
                     fn(write_only_view<T>(reinterpret_cast<T*>(dst), count), first);
-                } catch (...) {
+                } catch (...) {  // the writer's own error, or a slot wait that ran out
                     std::lock_guard lk(st.m);
                     if (!st.error) st.error = std::current_exception();
                     st.stop.store(true, std::memory_order_release);
@@ -380,7 +378,7 @@ public:
                 if (!backend_->wait(copies[c], timeout))
                     throw_error(errc::timeout, "unibuf: producer: the staging copy of chunk " + std::to_string(c) +
                                                    " did not complete within " +
-                                                   std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) + " ms");
+                                                   detail::ms_text(timeout) + " ms");
                 ++c;
                 while (c < submitted && backend_->is_complete(copies[c])) ++c;  // its batch, and any done since
                 lk.lock();
@@ -417,7 +415,7 @@ public:
         } else {
             last = backend_->flush(a, base, res.bytes);  // non-coherent: flush; coherent zero-copy: nothing
         }
-        if (use_ring) ring_last_.assign(1, last);
+        if (use_ring) ring_last_ = last;
         buf.end_fill(last, true);
         res.fence = last;
         res.copies = copies.size();
@@ -446,15 +444,12 @@ private:
     /// Makes a ring of at least `ring_chunks` chunks whose previous copies are complete.
     void ensure_ring(std::uint64_t chunk_bytes) {
         const std::uint64_t want = chunk_bytes * opt_.ring_chunks;
-        if (ring_ && !ring_last_.empty() && !backend_->wait(ring_last_.back(), opt_.wait_timeout))
+        if (ring_ && ring_last_ && !backend_->wait(*ring_last_, opt_.wait_timeout))
             throw_error(errc::timeout, "unibuf: producer: the staging ring's last copy (of the previous fill) did not "
-                                       "complete within " +
-                                           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(opt_.wait_timeout).count()) +
-                                           " ms");
-        ring_last_.clear();
+                                       "complete within " + detail::ms_text(opt_.wait_timeout) + " ms");
+        ring_last_.reset();
         if (ring_ && ring_->size() >= want) return;
         ring_.reset();
-        ring_last_.clear();
         memory_request r;
         r.size_bytes = want;
         r.placement = placement_kind::host;
@@ -473,7 +468,7 @@ private:
             // Past the bound the copies are still recorded as the buffer's last use (and the
             // ring's), so nothing frees or rewrites the memory they read without waiting again.
             (void)backend_->wait(copies.back(), opt_.wait_timeout);
-            ring_last_.assign(1, copies.back());
+            ring_last_ = copies.back();
             buf.end_fill(copies.back(), false);
         } else {
             buf.end_fill(fence_type{}, false);
@@ -484,7 +479,7 @@ private:
     produce_options opt_;
     writer_team team_;
     std::optional<allocation_type> ring_;
-    std::vector<fence_type> ring_last_;  // the last copy out of the ring (at most one)
+    std::optional<fence_type> ring_last_;  // the last copy out of the ring
 };
 
 } // namespace unibuf

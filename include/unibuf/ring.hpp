@@ -465,7 +465,7 @@ private:
         }
         return std::string("unibuf: ring: ") + what + " of sequence " + std::to_string(b.sequence) + " (slot " +
                std::to_string(b.slot) + " of " + std::to_string(N) + ") timed out after " +
-               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) + " ms: " + why;
+               detail::ms_text(timeout) + " ms: " + why;
     }
 
     backend_type* backend_;

@@ -430,7 +430,7 @@ private:
     std::string timeout_message(std::size_t i, std::chrono::nanoseconds timeout) const {
         return "unibuf: upload_stream: segment " + std::to_string(i) + " of " + std::to_string(segments_.size()) +
                " (" + std::to_string(segment_bytes_) + " bytes) is still read by device work after " +
-               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) +
+               detail::ms_text(timeout) +
                " ms; the ring came back to it before the device finished (more segments, or larger ones, let the "
                "host run further ahead)";
     }

@@ -820,7 +820,7 @@ private:
     void wait_or_throw(const fence& f, const char* what) {
         if (!poll(*f.sync_, static_cast<std::uint64_t>(default_wait_timeout.count())))
             throw_error(errc::timeout, std::string("unibuf: gl_backend: ") + what + " did not complete within " +
-                                           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(default_wait_timeout).count()) +
+                                           detail::ms_text(default_wait_timeout) +
                                            " ms");
     }
 

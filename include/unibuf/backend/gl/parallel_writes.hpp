@@ -98,7 +98,7 @@ public:
     explicit gl_parallel_writes(Buf& buf, std::chrono::nanoseconds timeout = default_wait_timeout) : buf_(&buf) {
         if (!buf.wait(timeout))
             throw_error(errc::timeout, "unibuf: gl_parallel_writes: the buffer's last device use did not complete within " +
-                                           std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) +
+                                           detail::ms_text(timeout) +
                                            " ms");
         require_context_thread("opening a batch");
         auto v = buf.view();
@@ -151,7 +151,7 @@ public:
             if (!cv_.wait_for(lk, timeout, [&] { return open_ == 0; }))
                 throw_error(errc::timeout, "unibuf: gl_parallel_writes::finish: " + std::to_string(open_) +
                                                " claim(s) still open after " +
-                                               std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) +
+                                               detail::ms_text(timeout) +
                                                " ms");
             finished_ = true;
             ranges = ranges_;
