@@ -36,15 +36,13 @@ def series(rows, prefix, batch=None):
     return sorted(out)
 
 
-def frame_rate(rows, prefix):
-    out = []
-    for b in rows:
-        name = b["run_name"]
-        if not name.startswith(prefix + "/"):
-            continue
-        parts = dict(p.split(":", 1) for p in name.split("/") if ":" in p)
-        out.append((int(parts["bytes"]), b["bytes_per_second"] / 1e9))
-    return sorted(out)
+def decorate(axis, xlabel, ylabel, title):
+    axis.set_xscale("log", base=2)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.set_title(title, fontsize=10)
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=8)
 
 
 def main():
@@ -61,12 +59,7 @@ def main():
         if pts:
             label = prefix.split("/")[1] + (f", {batch} per fence" if batch else ", 1 per fence")
             ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("bytes per upload")
-    ax.set_ylabel("GB/s (median of repetitions)")
-    ax.set_title("one upload per iteration (fence per 1 / 16 uploads)", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    decorate(ax, "bytes per upload", "GB/s (median of repetitions)", "one upload per iteration (fence per 1 / 16 uploads)")
 
     for prefix, style, label in [
         ("frame/stream", "o-", "upload_stream (fence per segment)"),
@@ -74,15 +67,11 @@ def main():
         ("frame_dispatch/stream", "o--", "upload_stream + dispatch per upload"),
         ("frame_dispatch/buffer_sub_data", "s--", "glBufferSubData + dispatch per upload"),
     ]:
-        pts = frame_rate(rows, prefix)
+        pts = series(rows, prefix)
         if pts:
             bx.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
-    bx.set_xscale("log", base=2)
-    bx.set_xlabel("bytes per upload (frame of K = clamp(16 MiB / B, 1, 1024) uploads, one fence + wait)")
-    bx.set_ylabel("GB/s of the whole frame (median of repetitions)")
-    bx.set_title("frames of uploads: upload_stream vs glBufferSubData", fontsize=10)
-    bx.grid(True, which="both", alpha=0.3)
-    bx.legend(fontsize=8)
+    decorate(bx, "bytes per upload (frame of K = clamp(16 MiB / B, 1, 1024) uploads, one fence + wait)",
+             "GB/s of the whole frame (median of repetitions)", "frames of uploads: upload_stream vs glBufferSubData")
     fig.suptitle("unibuf OpenGL streaming upload: " + ctx.get("gl_renderer", "?") + ", " + ctx.get("gl_version", ""), fontsize=10)
     fig.tight_layout()
     fig.savefig(sys.argv[2], dpi=110)

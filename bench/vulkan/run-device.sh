@@ -5,13 +5,7 @@
 # Six files come back (the device tool returns at most eight).
 #   device run: bash bench/vulkan/run-device.sh      carry: [".gl", ".vkrun"]
 set -u
-root=$(pwd)
-OUT=${OUT:-$root/out}
-mkdir -p "$OUT"
-source .gl/env.sh
-export LD_LIBRARY_PATH=$root/.vkrun/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export VK_LAYER_PATH=$root/.vkrun/layer
-export UNIBUF_VULKAN_FIXTURES=$root/test/fixtures/vulkan-memory
+source bench/vulkan/device-env.sh
 log=$OUT/tests.txt
 {
   date -u +%FT%TZ

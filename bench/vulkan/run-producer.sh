@@ -1,16 +1,10 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (after bench/vulkan/pack-device.sh here): the Vulkan behaviour tests
 # (producer suites included, validation on), the producer benchmarks (crossover of direct stores
-# and pipelined staging over size and writer threads, 3 repetitions) and the PyTorch peer's
+# and pipelined staging over size and writer threads, 5 repetitions) and the PyTorch peer's
 # producer in the same run.   device run: bash bench/vulkan/run-producer.sh   carry: [".gl", ".vkrun"]
 set -u
-root=$(pwd)
-OUT=${OUT:-$root/out}
-mkdir -p "$OUT"
-source .gl/env.sh
-export LD_LIBRARY_PATH=$root/.vkrun/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export VK_LAYER_PATH=$root/.vkrun/layer
-export UNIBUF_VULKAN_FIXTURES=$root/test/fixtures/vulkan-memory
+source bench/vulkan/device-env.sh
 log=$OUT/tests.txt
 { date -u +%FT%TZ; nvidia-smi --query-gpu=name,driver_version --format=csv,noheader; nproc; } > "$log" 2>&1
 for t in selection_tests behaviour_tests; do
