@@ -140,9 +140,8 @@ struct produce_options {
     /// @brief Bound on each device wait of a fill (a ring chunk still being copied out, the
     /// previous fill's last copy); past it the fill fails with errc::timeout naming the wait.
     std::chrono::nanoseconds wait_timeout = default_wait_timeout;
-    /// @brief Take this path instead of asking the backend (benchmarks, tests). Ignored where only
-    /// one path exists: placement::device buffers are always staged, and backends without a
-    /// decision (`plan_produce`) stage only those.
+    /// @brief Take this path instead of asking the backend (benchmarks, tests). Ignored for
+    /// placement::device buffers, which have no mapping to store into: they are always staged.
     std::optional<produce_path> force;
 };
 
@@ -205,7 +204,7 @@ public:
     /// On an exception from `fn` the fill stops: no more grains are handed out, queued copies are
     /// waited for (bounded), and the first exception is rethrown; the buffer then holds a partial
     /// fill (host-dirty under lazy).
-    /// @throws std::system_error timeout (a device wait ran past the buffer's wait bound),
+    /// @throws std::system_error timeout (a device wait ran past `produce_options::wait_timeout`),
     ///         out_of_memory (the staging ring), errors of the backend's copies; whatever `fn` throws
     template <class Buf, class Fn>
         requires std::same_as<typename Buf::backend_type, B>
@@ -425,17 +424,20 @@ public:
     }
 
 private:
+    /// The backend's decision where it has one (`plan_produce`); else memory without a mapping is
+    /// staged and mapped memory written directly. `force` applies to mapped memory only.
     produce_plan choose(const allocation_type& a, std::uint64_t bytes) const {
         const bool staged = !a.report().zero_copy;
-        if (staged)
-            return {produce_path::staged_pipelined,
-                    "the buffer's device memory has no host mapping: the writers fill its staging buffer and each "
-                    "chunk is copied as soon as it is complete"};
-        if (opt_.force) return {*opt_.force, std::string("forced by produce_options::force (") + std::string(to_string(*opt_.force)) + ")"};
+        if (opt_.force && !staged)
+            return {*opt_.force, "forced by produce_options::force (" + std::string(to_string(*opt_.force)) + ")"};
         if constexpr (requires(const B& b, const allocation_type& al) {
                           { b.plan_produce(al, std::uint64_t{}, 1u) } -> std::convertible_to<produce_plan>;
                       }) {
             return backend_->plan_produce(a, bytes, team_.size());
+        } else if (staged) {
+            return {produce_path::staged_pipelined,
+                    "the buffer's device memory has no host mapping: the writers fill its staging buffer and each "
+                    "chunk is copied as soon as it is complete"};
         } else {
             return {produce_path::direct, "zero-copy memory: the writers store into the buffer's mapping"};
         }
