@@ -90,10 +90,6 @@ template <class B>
     }
 }
 
-[[nodiscard]] constexpr std::uint64_t align_up(std::uint64_t v, std::uint64_t a) noexcept {
-    return (v + a - 1) / a * a;
-}
-
 } // namespace detail
 
 template <Backend B, class Coherence, class Placement>

@@ -3,9 +3,15 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 
 namespace unibuf::detail {
+
+/// @brief `v` rounded up to a multiple of `a` (> 0; any value, not only powers of two).
+[[nodiscard]] constexpr std::uint64_t align_up(std::uint64_t v, std::uint64_t a) noexcept {
+    return (v + a - 1) / a * a;
+}
 
 /// @brief Dependent false, for static_asserts in templates that must fire only when instantiated.
 template <class...>

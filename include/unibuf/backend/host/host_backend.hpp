@@ -23,6 +23,7 @@
 /// @endcode
 #pragma once
 
+#include "../../detail/meta.hpp"
 #include "../../dispatch.hpp"
 #include "../../error.hpp"
 #include "../common.hpp"
@@ -361,7 +362,7 @@ private:
                                                                 std::uint64_t n) const noexcept {
         const std::uint64_t atom = std::max<std::uint64_t>(1, opt_.non_coherent_atom);
         const std::uint64_t b = off / atom * atom;
-        const std::uint64_t e = std::min(a.size_, (off + n + atom - 1) / atom * atom);
+        const std::uint64_t e = std::min(a.size_, detail::align_up(off + n, atom));
         return {b, e};
     }
 

@@ -30,6 +30,7 @@
 /// @endcode
 #pragma once
 
+#include "../../detail/meta.hpp"
 #include "../../error.hpp"
 #include "../common.hpp"
 #include "memory_table.hpp"
@@ -519,7 +520,7 @@ struct atom_range {
     const std::uint64_t b = off / atom * atom;
     std::uint64_t e = off + n;
     e = e > allocation_bytes ? allocation_bytes : e;
-    e = (e + atom - 1) / atom * atom;
+    e = unibuf::detail::align_up(e, atom);
     if (e > allocation_bytes) e = allocation_bytes;
     return {b, e - b};
 }

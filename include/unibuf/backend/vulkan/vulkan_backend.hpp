@@ -26,6 +26,7 @@
 #pragma once
 
 #include "../../detail/cpu_relax.hpp"
+#include "../../detail/meta.hpp"
 #include "../../dispatch.hpp"
 #include "../../error.hpp"
 #include "../common.hpp"
@@ -696,7 +697,7 @@ private:
                                    vulkan::memory_property::host_visible) != 0;
         if (mappable && host_visible) {
             const std::uint64_t atom = caps.non_coherent_atom;
-            bytes = (bytes + atom - 1) / atom * atom;
+            bytes = detail::align_up(bytes, atom);
         }
         vk::MemoryAllocateInfo ai;
         ai.allocationSize = bytes;
