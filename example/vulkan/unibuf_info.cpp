@@ -151,9 +151,11 @@ int main(int argc, char** argv) {
         print_table(c.memory, b);
         std::printf("\nas a fixture file:\n%s", vulkan::format_memory_table(c.memory).c_str());
         print_decisions(c.memory, b, sizes);
+        // Validation and performance warnings and errors only: the loader's own notices (a layer
+        // added through VK_INSTANCE_LAYERS) are not collected, so they fail nothing.
         int failed = 0;
         for (const auto& m : ctx.take_messages()) {
-            std::fprintf(stderr, "validation: %s\n", m.text.c_str());
+            std::fprintf(stderr, "validation: [%s] %s\n", m.id_name.c_str(), m.text.c_str());
             ++failed;
         }
         return failed == 0 ? 0 : 1;

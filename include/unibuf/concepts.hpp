@@ -10,13 +10,16 @@
 /// |---|---|
 /// | R1 element type is a trivially copyable object type, not const/volatile | bytes are copied, mapped and flushed as raw memory |
 /// | R2 at most one policy per category; duplicates and conflicts rejected | positional ambiguity is the classic policy-design bug |
-/// | R3 every policy argument is a policy (has a known `policy_category`) | a typo must not silently become a default |
+/// | R3 every policy argument is a complete policy: a known `policy_category`, a `name`, its category's traits | a typo must not silently become a default |
 /// | R4 `write_combined` only with an access mode the host does not read | uncached reads run at ~0.03 GB/s (H100 BAR) |
 /// | R5 `placement::device` needs `sync::fenced` or `sync::lazy` | host access is a staging copy that must be ordered after device work |
 /// | R6 `placement::device` takes only `coherence::coherent` | there is no host mapping whose coherence could be chosen |
 /// | R7 no host view/pointer of a `placement::device` buffer | the memory is not host-visible; use write/read/to_vector |
-/// | R8 no host read of a `write_only` buffer, no host write of a `read_only` buffer | the access policy is what chose the memory type |
-/// R1–R6 fire when the buffer type is instantiated, R7–R8 when the forbidden member is used.
+/// | R8 no host read of a `write_only` buffer (nor of an element of its view: conversion, arithmetic, comparison, compound assignment, element-to-element assignment), no host write of a `read_only` buffer | the access policy is what chose the memory type |
+/// | R9 a buffer's backend argument is a `Backend` (the aliases' too) | every operation of the buffer is a call into the backend |
+/// | R10 `state()`, `sync_to_device()`, `sync_to_host()`, `mark_host_dirty()`, `mark_device_dirty()` only under `sync::lazy` | only a lazy buffer tracks where its newest data is; the others use `flush`/`invalidate`/`wait` |
+/// R1–R6 and R9 fire when the buffer type is instantiated, R7, R8 and R10 when the forbidden member
+/// is used; each with one error whose message names its rule.
 #pragma once
 
 #include "policy.hpp"
@@ -31,7 +34,9 @@
 
 namespace unibuf {
 
-/// @brief A type that claims to be a policy of category `Tag`.
+/// @brief A policy of category `Tag`: names `policy_category = Tag` and `name`. What a policy type
+/// must provide in full (rule R3): `using policy_category = <one of the four tags>;`,
+/// `static constexpr std::string_view name`, and the traits of its category (the concepts below).
 template <class P, class Tag>
 concept PolicyOf = requires {
     typename P::policy_category;
@@ -79,7 +84,38 @@ concept BufferElement = std::is_object_v<T> && std::is_trivially_copyable_v<T> &
 struct allocation_report;
 struct device_limits;
 
-/// @brief What `basic_buffer` needs from a backend.
+namespace detail {
+/// @brief The two types a backend names (checked first, so that a type without them fails
+/// `Backend` with one diagnosis instead of an error per parameter of the operations below).
+template <class B>
+concept backend_allocation_and_fence_types = requires {
+    typename B::allocation;
+    typename B::fence;
+};
+
+/// @brief The operations a backend provides on its allocations and fences.
+template <class B>
+concept backend_operations = requires(B& b, typename B::allocation& a, const memory_request& req,
+                                      std::error_code& ec, std::uint64_t off, std::uint64_t n,
+                                      const typename B::fence& f, std::chrono::nanoseconds timeout) {
+    requires std::movable<typename B::allocation>;
+    requires std::copyable<typename B::fence>;
+    { b.allocate(req) } -> std::same_as<typename B::allocation>;
+    { b.try_allocate(req, ec) } -> std::same_as<typename B::allocation>;
+    { a.host_data() } -> std::same_as<std::byte*>;
+    { a.size() } -> std::same_as<std::uint64_t>;
+    { a.report() } -> std::convertible_to<const allocation_report&>;
+    { b.flush(a, off, n) } -> std::same_as<typename B::fence>;
+    { b.invalidate(a, off, n, timeout) } -> std::same_as<void>;
+    { b.copy(a, off, a, off, n) } -> std::same_as<typename B::fence>;
+    { b.wait(f, timeout) } -> std::same_as<bool>;
+    { b.is_complete(f) } -> std::same_as<bool>;
+    { b.limits() } -> std::convertible_to<device_limits>;
+    { b.name() } -> std::convertible_to<std::string_view>;
+};
+} // namespace detail
+
+/// @brief What `basic_buffer` needs from a backend (rule R9).
 ///
 /// - `allocation`: move-only RAII handle of one allocation; `host_data()` is the persistent
 ///   mapping (zero-copy) or the persistent staging area (staged), never null for a placement
@@ -89,30 +125,13 @@ struct device_limits;
 /// - `flush(a, off, n)`: makes host writes in the byte range visible to the device (no-op when
 ///   coherent and zero-copy, a flush rounded to the non-coherent atom, or a staging copy); returns
 ///   the fence after which the device sees the bytes.
-/// - `invalidate(a, off, n)`: makes device writes in the range visible to the host; the caller has
-///   waited for the device work that wrote them; a staging copy is waited for inside.
+/// - `invalidate(a, off, n, timeout)`: makes device writes in the range visible to the host; the
+///   caller has waited for the device work that wrote them; a staging copy is waited for inside,
+///   bounded by `timeout` (the caller's own bound, e.g. the buffer's `set_wait_timeout`); running
+///   out throws `errc::timeout` naming the wait and the duration.
 /// - `wait(f, timeout)`: bounded wait, false on timeout; `is_complete(f)` never blocks.
 template <class B>
-concept Backend = requires(B& b, typename B::allocation& a, const memory_request& req,
-                           std::error_code& ec, std::uint64_t off, std::uint64_t n,
-                           const typename B::fence& f, std::chrono::nanoseconds timeout) {
-    typename B::allocation;
-    typename B::fence;
-    requires std::movable<typename B::allocation>;
-    requires std::copyable<typename B::fence>;
-    { b.allocate(req) } -> std::same_as<typename B::allocation>;
-    { b.try_allocate(req, ec) } -> std::same_as<typename B::allocation>;
-    { a.host_data() } -> std::same_as<std::byte*>;
-    { a.size() } -> std::same_as<std::uint64_t>;
-    { a.report() } -> std::convertible_to<const allocation_report&>;
-    { b.flush(a, off, n) } -> std::same_as<typename B::fence>;
-    { b.invalidate(a, off, n) } -> std::same_as<void>;
-    { b.copy(a, off, a, off, n) } -> std::same_as<typename B::fence>;
-    { b.wait(f, timeout) } -> std::same_as<bool>;
-    { b.is_complete(f) } -> std::same_as<bool>;
-    { b.limits() } -> std::convertible_to<device_limits>;
-    { b.name() } -> std::convertible_to<std::string_view>;
-};
+concept Backend = detail::backend_allocation_and_fence_types<B> && detail::backend_operations<B>;
 
 /// @brief A buffer type: exposes its element, backend and resolved policies.
 template <class Buf>

@@ -10,10 +10,13 @@
 
 #include "backend/common.hpp"
 #include "concepts.hpp"
+#include "error.hpp"
 
 #include <array>
+#include <concepts>
 #include <cstddef>
 #include <span>
+#include <string>
 
 namespace unibuf {
 
@@ -46,17 +49,38 @@ template <class P>
     return std::as_bytes(std::span<const P, 1>(&p, 1));
 }
 
+namespace detail {
+/// @brief True when `buf` is an empty (moved-from) buffer; bindable types without `empty()`
+/// (stream blocks) are never empty here.
+template <class Buf>
+[[nodiscard]] bool bound_buffer_empty(const Buf& buf) noexcept {
+    if constexpr (requires { { buf.empty() } -> std::convertible_to<bool>; }) {
+        return buf.empty();
+    } else {
+        (void)buf;
+        return false;
+    }
+}
+} // namespace detail
+
 /// @brief Runs `kernel` over `groups` work groups with `bindings` bound in order (binding 0, 1, ...).
 ///
 /// Before: each buffer's `before_device_use` (lazy: host-newer data flushed/staged; the dispatch is
 /// ordered after those copies). After: each buffer records the dispatch's fence as its last use.
 /// Requires `B::dispatch(kernel, groups, span<const bound_range<B>>, push bytes, span<const fence>)`.
 /// @returns the fence of the dispatch
+/// @throws std::system_error invalid_argument when a bound buffer is empty (moved from or reset),
+/// before any buffer or the device is touched; what the backend's dispatch throws
 template <class B, class Kernel, class... Bufs>
 typename B::fence dispatch(B& backend, Kernel& kernel, dispatch_size groups, std::span<const std::byte> push,
                            binding<Bufs>... bindings) {
     static_assert((std::is_same_v<typename Bufs::backend_type, B> && ...),
                   "unibuf: every bound buffer must live on the backend that dispatches");
+    const std::array<bool, sizeof...(Bufs)> empty{detail::bound_buffer_empty(*bindings.buffer)...};
+    for (std::size_t i = 0; i < empty.size(); ++i)
+        if (empty[i])
+            throw_error(errc::invalid_argument, "unibuf: dispatch: binding " + std::to_string(i) +
+                                                    " is an empty (moved-from) buffer");
     std::array<typename B::fence, sizeof...(Bufs)> after{bindings.buffer->before_device_use(bindings.use)...};
     std::array<bound_range<B>, sizeof...(Bufs)> ranges{
         bound_range<B>{&bindings.buffer->allocation(), bindings.buffer->byte_offset(),

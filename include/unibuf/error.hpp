@@ -9,6 +9,7 @@
 #include "config.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -64,6 +65,21 @@ namespace detail {
 /// @brief Whole milliseconds of `d` as text, for the "within N ms" of timeout messages.
 [[nodiscard]] inline std::string ms_text(std::chrono::nanoseconds d) {
     return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
+/// @brief "N elements of S bytes": how every size message names a request of `count` elements of
+/// `element_size` bytes (the element count the caller gave, never a byte count computed from it).
+[[nodiscard]] inline std::string elements_text(std::uint64_t count, std::uint64_t element_size) {
+    return std::to_string(count) + (count == 1 ? " element of " : " elements of ") + std::to_string(element_size) +
+           (element_size == 1 ? " byte" : " bytes");
+}
+
+/// @brief "N elements of S bytes: the byte size overflows 64 bits (at most M elements of S bytes
+/// fit)": the text of an `errc::out_of_range` for a request whose byte size does not fit.
+[[nodiscard]] inline std::string byte_size_overflow_text(std::uint64_t count, std::uint64_t element_size) {
+    const std::uint64_t most = element_size == 0 ? ~std::uint64_t{0} : ~std::uint64_t{0} / element_size;
+    return elements_text(count, element_size) + ": the byte size overflows 64 bits (at most " +
+           elements_text(most, element_size) + " fit)";
 }
 } // namespace detail
 

@@ -15,7 +15,9 @@ namespace sync { struct none; struct fenced; struct lazy; }                     
 // backends (backend/<name>/): host_backend; vulkan_backend and gl_backend in their own targets
 class host_backend;
 
-// buffer.hpp: basic_buffer<T, Backend, Policies...> (policies in any order, at most one per category)
+// buffer.hpp: basic_buffer<T, Backend, Policies...> (policies in any order, at most one per category,
+//             missing ones defaulted) is an alias of the one class of the resolved policies,
+//             basic_buffer_of<T, Backend, Access, Coherence, Placement, Sync>; the aliases below too:
 //   upload_buffer<T, B>   = write_only, write_combined, automatic, fenced
 //   readback_buffer<T, B> = read_only,  coherent,       host,      fenced
 //   shared_buffer<T, B>   = read_write, coherent,       automatic, lazy

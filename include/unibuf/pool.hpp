@@ -39,20 +39,36 @@
 /// lifetimes can fragment the free space: a request then fails with a message that says so, and
 /// `stats().fragmentation` shows it) and batches (`begin_batch`: equal-sized regions, so the
 /// configured number of batches always fits while the pool holds nothing else).
+///
+/// Sizes: every byte count derived from a caller's count or configuration (`count * sizeof(T)`,
+/// batch sizing, rounding to the granule, alignment padding, grown block sizes) is checked before
+/// use. A request whose byte size overflows 64 bits, or that no block the pool may hold or add can
+/// take, fails with `errc::capacity_exceeded` naming its element count and element size; it adds
+/// no block and leaves the pool as it was (with growth on, impossible requests never use up
+/// `pool_config::max_blocks`).
+///
+/// Types: `basic_buffer_pool<B, Locking, Policies...>`, `buffer_pool` and `locked_buffer_pool`
+/// are aliases of `basic_buffer_pool_of<B, Locking, Access, Coherence, Placement, Sync>`, one class
+/// per resolved policy set: policies in any order, missing ones defaulted, name one type. A
+/// non-backend `B` (rule R9), a `Locking` that is not a locking policy (rule R14) and an element
+/// type that is not trivially copyable (rule R1) are each rejected with one message.
 #pragma once
 
 #include "alloc/block_allocator.hpp"
 #include "backend/common.hpp"
 #include "buffer.hpp"
 #include "concepts.hpp"
+#include "detail/meta.hpp"
 #include "detail/policy_set.hpp"
 #include "error.hpp"
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
-#include <limits>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -60,6 +76,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -156,7 +173,7 @@ struct pool_stats {
     std::size_t peak_live_buffers = 0;        ///< most buffers alive at once
     std::uint64_t acquires = 0;               ///< buffers handed out
     std::uint64_t releases = 0;               ///< buffers returned
-    std::uint64_t failed_acquires = 0;        ///< acquires (and batch opens) that found no room or could not grow
+    std::uint64_t failed_acquires = 0;        ///< acquires (and batch opens) that found no room or could not grow (not: those refused on their arguments, a count of 0 or a byte size no pool can hold)
     std::uint64_t elements = 0;               ///< elements handed out, all buffers together
     std::uint64_t largest_buffer_bytes = 0;   ///< peak usage of one buffer, in bytes
     std::uint64_t largest_buffer_elements = 0;///< peak usage of one buffer, in elements
@@ -174,6 +191,24 @@ struct pool_stats {
 namespace detail {
 
 inline constexpr std::uint64_t cache_line = 64;
+
+// Every byte count derived from a caller's count goes through checked arithmetic
+// (detail::checked_mul / checked_add of meta.hpp, and these two for the pool's power-of-two granules).
+// `out = v` rounded up to a multiple of `a` (a power of two: a mask, no division on the hot path);
+// false (and `out` untouched) when that does not fit 64 bits.
+[[nodiscard]] constexpr bool pool_round_up(std::uint64_t v, std::uint64_t a, std::uint64_t& out) noexcept {
+    std::uint64_t t = 0;
+    if (!checked_add(v, a - 1, t)) return false;
+    out = t & ~(a - 1);
+    return true;
+}
+// Bytes a request of `bytes` at alignment `align` (>= gran, both powers of two) needs in a block
+// that is new to it: its rounded size plus the worst-case leading padding.
+[[nodiscard]] constexpr bool pool_need(std::uint64_t bytes, std::uint64_t align, std::uint64_t gran,
+                                       std::uint64_t& out) noexcept {
+    std::uint64_t rounded = 0;
+    return pool_round_up(bytes, gran, rounded) && checked_add(rounded, align > gran ? align - gran : 0, out);
+}
 
 // The pool's shared state. It outlives the pool object while buffers or batches are alive.
 //
@@ -204,9 +239,13 @@ public:
         std::uint32_t next_free = no_region;
     };
 
+    // Bookkeeping is reserved up front for the configured blocks and batches, capped: beyond the
+    // caps the vectors grow on demand, so a huge configured count cannot make the reservation fail.
+    static constexpr std::size_t reserve_cap = 1024;
+
     pool_core(B& backend, const pool_config& cfg, const memory_request& req) : backend_(&backend), cfg_(cfg), request_(req) {
-        blocks_.reserve(std::max<std::size_t>(1, cfg.max_blocks));
-        regions_.reserve(cfg.batch_count + 1);
+        blocks_.reserve(std::clamp<std::size_t>(cfg.max_blocks, 1, reserve_cap));
+        regions_.reserve(std::min<std::size_t>(cfg.batch_count, reserve_cap) + 1);
     }
 
     // Allocates the first block. ec/why on failure.
@@ -216,19 +255,22 @@ public:
         non_coherent_ = non_coherent;
         first_bytes_ = bytes;
         batch_bytes_ = batch_bytes;
+        block_limit_ = std::min(block_allocator::max_capacity, backend_->limits().max_allocation_size);
         (void)add_block(bytes, false, ec, why);
         if (ec) why = "unibuf: buffer_pool: cannot allocate the pool's memory: " + why;
     }
 
-    // A direct slice of `bytes` at `align` for a buffer of `elements`; ec (and why, when given) on failure.
-    bool acquire(std::uint64_t bytes, std::uint64_t align, std::uint64_t elements, std::uint64_t& handle,
-                 allocation_type*& memory, std::uint64_t& offset, std::error_code& ec, std::string* why) {
+    // A direct slice of `bytes` (`elements` of `element_size` bytes) at `align`; ec (and why, when
+    // given) on failure.
+    bool acquire(std::uint64_t bytes, std::uint64_t align, std::uint64_t elements, std::uint64_t element_size,
+                 std::uint64_t& handle, allocation_type*& memory, std::uint64_t& offset, std::error_code& ec,
+                 std::string* why) {
         std::lock_guard<Locking> g(lock_);
         std::size_t bi = 0;
         block_range r{};
         bool grew = false;
         if (!take_range(bytes, align, bi, r, grew, ec, why,
-                        [&] { return "acquire " + describe(bytes, std::max(align, gran_), elements); }))
+                        [&] { return "acquire " + describe(bytes, std::max(align, gran_), elements, element_size); }))
             return false;
         handle = (static_cast<std::uint64_t>(bi) << 32) | r.id;
         memory = &blocks_[bi]->memory;
@@ -277,20 +319,25 @@ public:
 
     // A slice bumped from open region `id`.
     bool acquire_in(std::uint32_t id, std::uint64_t bytes, std::uint64_t align, std::uint64_t elements,
-                    std::uint64_t& handle, allocation_type*& memory, std::uint64_t& offset, std::error_code& ec,
-                    std::string* why) {
+                    std::uint64_t element_size, std::uint64_t& handle, allocation_type*& memory,
+                    std::uint64_t& offset, std::error_code& ec, std::string* why) {
         std::lock_guard<Locking> g(lock_);
         region& rg = regions_[id];
         align = std::max(align, gran_);
+        // Region offsets lie inside a block (< 2^56) and the alignment is a type's: no wrap here.
+        const std::uint64_t end = rg.offset + rg.size;
         const std::uint64_t at = round_up(rg.offset + rg.bump, align);
-        const std::uint64_t size = round_up(bytes, gran_);
-        if (at > rg.offset + rg.size || size > rg.offset + rg.size - at) {
+        const std::uint64_t room = at < end ? end - at : 0;
+        // The request is compared before it is rounded: a byte count near 2^64 would wrap to 0.
+        std::uint64_t size = 0;
+        if (bytes > room || !detail::pool_round_up(bytes, gran_, size) || size > room) {
             ++failed_;
             ec = errc::capacity_exceeded;
             if (why != nullptr)
-                *why = "unibuf: buffer_pool: cannot acquire " + describe(bytes, align, elements) + " in a batch: " +
-                       std::to_string(rg.size - rg.bump) + " of the batch's " + std::to_string(rg.size) +
-                       " bytes left (batch sizing: pool_config::batch_buffers, or begin_batch(bytes))";
+                *why = "unibuf: buffer_pool: cannot acquire " + describe(bytes, align, elements, element_size) +
+                       " in a batch: " + std::to_string(rg.size - rg.bump) + " of the batch's " +
+                       std::to_string(rg.size) + " bytes left (batch sizing: pool_config::batch_buffers, or "
+                       "begin_batch(bytes))";
             return false;
         }
         rg.bump = at + size - rg.offset;
@@ -476,11 +523,26 @@ private:
             last = r;
         }
         if (cfg_.growth == pool_growth::add_blocks && block_count() < std::max<std::size_t>(1, cfg_.max_blocks)) {
+            // A request no block the pool may add can hold is refused before any block is added:
+            // impossible requests must not use up pool_config::max_blocks.
+            std::uint64_t need = 0;
+            if (!detail::pool_need(bytes, align, gran_, need) || need > block_limit_) {
+                ++failed_;
+                ec = errc::capacity_exceeded;
+                if (why != nullptr)
+                    *why = "unibuf: buffer_pool: cannot " + what() + ": the request is larger than the largest block "
+                           "the pool may add (" + std::to_string(block_limit_) + " bytes: the smaller of "
+                           "device_limits::max_allocation_size and block_allocator::max_capacity; " + describe_free() +
+                           "); no block was added, the pool is unchanged and still usable";
+                return false;
+            }
+            // grow_block_bytes and the first block's size are at most block_allocator::max_capacity
+            // (checked when the pool was made): rounding them cannot wrap.
             const std::uint64_t base = cfg_.grow_block_bytes != 0 ? cfg_.grow_block_bytes : first_bytes_;
-            const std::uint64_t need = round_up(bytes, gran_) + (align > gran_ ? align - gran_ : 0);
+            const std::uint64_t size = std::max(std::min(round_up(base, gran_), block_limit_ & ~(gran_ - 1)), need);
             std::string grow_why;
             std::error_code gec;
-            const std::size_t i = add_block(std::max(round_up(base, gran_), need), true, gec, grow_why);
+            const std::size_t i = add_block(size, true, gec, grow_why);
             if (gec) {
                 ++failed_;
                 ec = errc::out_of_memory;
@@ -496,6 +558,9 @@ private:
                 grew = true;
                 return true;
             }
+            // Only when the backend chose memory of a coarser granule for this block than for the
+            // first (the block was sized for the request): the pool stays unchanged all the same.
+            blocks_[i].reset();
             last = r;
         }
         ++failed_;
@@ -550,8 +615,10 @@ private:
         return blocks_.size() - 1;
     }
 
-    static std::string describe(std::uint64_t bytes, std::uint64_t align, std::uint64_t elements) {
-        return std::to_string(elements) + " elements (" + std::to_string(bytes) + " bytes, alignment " +
+    static std::string describe(std::uint64_t bytes, std::uint64_t align, std::uint64_t elements,
+                                std::uint64_t element_size) {
+        return std::to_string(elements) + " elements of " + std::to_string(element_size) +
+               (element_size == 1 ? " byte (" : " bytes (") + std::to_string(bytes) + " bytes, alignment " +
                std::to_string(align) + ")";
     }
     std::string describe_free() const {
@@ -575,6 +642,7 @@ private:
     std::uint64_t gran_ = cache_line;
     std::uint64_t first_bytes_ = 0;
     std::uint64_t batch_bytes_ = 0;
+    std::uint64_t block_limit_ = block_allocator::max_capacity;  // largest block the pool may allocate
     bool non_coherent_ = false;
     mutable Locking lock_;
     std::vector<std::unique_ptr<block>> blocks_;  // index = high half of a slice handle; null = trimmed
@@ -595,47 +663,75 @@ private:
 
 } // namespace detail
 
-/// @brief A pool of `basic_buffer<T, B, Policies...>` slices over memory allocated up front.
+/// @brief What a pool's `Locking` argument must provide (rule R14): default construction,
+/// `lock()`, `unlock()` and `static constexpr bool thread_safe`, as `pool_locking::unlocked` and
+/// `pool_locking::mutex` do.
+template <class L>
+concept PoolLocking = std::default_initializable<L> && requires(L& l) {
+    l.lock();
+    l.unlock();
+    { L::thread_safe } -> std::convertible_to<bool>;
+};
+
+/// @brief The one pool class per backend, locking and resolved policy set: `basic_buffer_pool`,
+/// `buffer_pool` and `locked_buffer_pool` name it with the policies in any order, defaults filled in.
 ///
-/// All buffers of a pool share its policies (they live in memory allocated for them); the element
-/// type varies per `acquire<T>`. Move-only handle; see the file comment for threads and lifetime.
+/// Slices of memory allocated up front, handed out as `basic_buffer<T, B, Access, Coherence,
+/// Placement, Sync>`. All buffers of a pool share its policies (they live in memory allocated for
+/// them); the element type varies per `acquire<T>`. Move-only handle; see the file comment for
+/// threads and lifetime.
+///
+/// An empty pool (moved from): `acquire`, `try_acquire`, `begin_batch`, `try_begin_batch`,
+/// `config`, `report` and `backend` report `errc::invalid_argument` ("... on an empty (moved-from)
+/// pool"); `can_fit`/`can_fit_bytes` are false, `stats` all zero, `reset_stats` and `trim` do
+/// nothing, `granularity` is 0, `operator bool` false. Each member's comment says which.
 ///
 /// @tparam B backend (`Backend` concept)
 /// @tparam Locking `pool_locking::unlocked` (single-threaded) or `pool_locking::mutex`
-/// @tparam Policies the buffers' policies, as for `basic_buffer`
-template <Backend B, class Locking, class... Policies>
-class basic_buffer_pool {
-    using set = policy_set<Policies...>;
+/// @tparam Access, Coherence, Placement, Sync the buffers' resolved policies
+template <class B, class Locking, class Access, class Coherence, class Placement, class Sync>
+class basic_buffer_pool_of {
+    using set = policy_set<Access, Coherence, Placement, Sync>;
     using core = detail::pool_core<B, Locking>;
+    // An element type rule R1 rejects is replaced by std::byte in acquire's result, so that the
+    // rejection (acquire's static_assert) is the only error.
+    template <class T>
+    using element_or_byte = std::conditional_t<BufferElement<T>, T, std::byte>;
 
 public:
     using backend_type = B;
     using locking = Locking;
+    using access_policy = Access;
+    using coherence_policy = Coherence;
+    using placement_policy = Placement;
+    using sync_policy = Sync;
     /// @brief The buffer type `acquire<T>` returns.
     template <class T>
-    using buffer = basic_buffer<T, B, Policies...>;
+    using buffer = basic_buffer<T, B, Access, Coherence, Placement, Sync>;
 
     static_assert(sizeof(buffer<std::byte>) > 0, "the pool's policies must form a valid basic_buffer");
 
     /// @brief Allocates the pool's memory now, as `cfg` says.
-    /// @throws std::system_error invalid_argument (no size, a limit that is not a power of two),
-    ///         or the backend's error (out_of_memory, ...) naming the bytes asked for
-    basic_buffer_pool(B& backend, const pool_config& cfg) {
+    /// @throws std::system_error invalid_argument (no size, a limit that is not a power of two, a
+    ///         grow block above the largest block), capacity_exceeded (the batch sizing overflows 64
+    ///         bits: names the buffer shape, its element count and element size), or the backend's
+    ///         error (out_of_memory, ...) naming the bytes asked for
+    basic_buffer_pool_of(B& backend, const pool_config& cfg) {
         std::error_code ec;
         std::string why;
         core_ = make(backend, cfg, ec, why);
         throw_if(ec, why);
     }
 
-    /// @brief Non-throwing construction: an empty optional and `ec` on failure.
-    [[nodiscard]] static std::optional<basic_buffer_pool> try_create(B& backend, const pool_config& cfg,
-                                                                     std::error_code& ec) noexcept {
+    /// @brief Non-throwing construction: an empty optional and `ec` (same codes) on failure.
+    [[nodiscard]] static std::optional<basic_buffer_pool_of> try_create(B& backend, const pool_config& cfg,
+                                                                        std::error_code& ec) noexcept {
         std::string why;
 #if UNIBUF_EXCEPTIONS
         try {
             core* c = make(backend, cfg, ec, why);
             if (ec) return std::nullopt;
-            return std::optional<basic_buffer_pool>(basic_buffer_pool(c));
+            return std::optional<basic_buffer_pool_of>(basic_buffer_pool_of(c));
         } catch (const std::bad_alloc&) {
             ec = errc::out_of_memory;
             return std::nullopt;
@@ -643,63 +739,86 @@ public:
 #else
         core* c = make(backend, cfg, ec, why);
         if (ec) return std::nullopt;
-        return std::optional<basic_buffer_pool>(basic_buffer_pool(c));
+        return std::optional<basic_buffer_pool_of>(basic_buffer_pool_of(c));
 #endif
     }
 
-    basic_buffer_pool(const basic_buffer_pool&) = delete;
-    basic_buffer_pool& operator=(const basic_buffer_pool&) = delete;
-    basic_buffer_pool(basic_buffer_pool&& o) noexcept : core_(std::exchange(o.core_, nullptr)) {}
-    basic_buffer_pool& operator=(basic_buffer_pool&& o) noexcept {
+    basic_buffer_pool_of(const basic_buffer_pool_of&) = delete;
+    basic_buffer_pool_of& operator=(const basic_buffer_pool_of&) = delete;
+    /// @brief Takes over `o`'s memory and buffers; `o` becomes empty (see the class comment).
+    basic_buffer_pool_of(basic_buffer_pool_of&& o) noexcept : core_(std::exchange(o.core_, nullptr)) {}
+    /// @brief Lets go of this pool's memory (as the destructor does), then takes over `o`'s; `o`
+    /// becomes empty. Self-assignment does nothing.
+    basic_buffer_pool_of& operator=(basic_buffer_pool_of&& o) noexcept {
         if (this != &o) {
             if (core_ != nullptr) core::orphan(core_);
             core_ = std::exchange(o.core_, nullptr);
         }
         return *this;
     }
-    /// @brief Frees the pool's memory, or leaves it to the buffers still alive (freed with the last).
-    ~basic_buffer_pool() {
+    /// @brief Frees the pool's memory, or leaves it to the buffers still alive (freed with the
+    /// last). Nothing on an empty pool.
+    ~basic_buffer_pool_of() {
         if (core_ != nullptr) core::orphan(core_);
     }
 
+    /// @brief False for an empty (moved-from) pool.
+    [[nodiscard]] explicit operator bool() const noexcept { return core_ != nullptr; }
+
     /// @brief A buffer of `count` `T`s in a slice of the pool. Never calls the backend unless the
     /// grow policy adds a block.
-    /// @throws std::system_error capacity_exceeded (what was asked, what is left, whether the free
-    ///         space is fragmented), out_of_memory (growth failed; the pool stays usable),
-    ///         invalid_argument (count 0)
+    /// @throws std::system_error capacity_exceeded (what was asked: elements and element size,
+    ///         what is left, whether the free space is fragmented; or a byte size that overflows 64
+    ///         bits or exceeds any block: the pool is unchanged, no block is added), out_of_memory
+    ///         (growth failed; the pool stays usable), invalid_argument (count 0, or an empty pool)
     template <class T>
-    [[nodiscard]] buffer<T> acquire(std::size_t count) {
+    [[nodiscard]] buffer<element_or_byte<T>> acquire(std::size_t count) {
+        static_assert(BufferElement<T>,
+                      "unibuf: buffer_pool::acquire<T>: a pool buffer's element type must be a trivially copyable, "
+                      "non-const, non-volatile object type: its bytes are mapped, flushed and copied as raw memory "
+                      "(rule R1)");
         std::error_code ec;
         std::string why;
-        std::optional<buffer<T>> b = acquire_impl<T>(count, ec, &why);
+        std::optional<buffer<element_or_byte<T>>> b = acquire_impl<element_or_byte<T>>(count, ec, &why);
         throw_if(ec, why);
         return std::move(*b);
     }
 
-    /// @brief Non-throwing `acquire`: an empty optional and `ec` (same codes) on failure.
+    /// @brief Non-throwing `acquire`: an empty optional and `ec` (same codes) on failure,
+    /// `invalid_argument` on an empty pool.
     template <class T>
-    [[nodiscard]] std::optional<buffer<T>> try_acquire(std::size_t count, std::error_code& ec) noexcept {
+    [[nodiscard]] std::optional<buffer<element_or_byte<T>>> try_acquire(std::size_t count, std::error_code& ec) noexcept {
+        static_assert(BufferElement<T>,
+                      "unibuf: buffer_pool::try_acquire<T>: a pool buffer's element type must be a trivially "
+                      "copyable, non-const, non-volatile object type (rule R1)");
 #if UNIBUF_EXCEPTIONS
         try {
-            return acquire_impl<T>(count, ec, nullptr);
+            return acquire_impl<element_or_byte<T>>(count, ec, nullptr);
         } catch (const std::bad_alloc&) {  // bookkeeping growth beyond pool_config::reserve_buffers
             ec = errc::out_of_memory;
             return std::nullopt;
         }
 #else
-        return acquire_impl<T>(count, ec, nullptr);
+        return acquire_impl<element_or_byte<T>>(count, ec, nullptr);
 #endif
     }
 
-    /// @brief True when `acquire<T>(count)` would succeed now without growing the pool.
+    /// @brief True when `acquire<T>(count)` would succeed now without growing the pool; false on
+    /// an empty pool and for a count whose byte size overflows.
     template <class T>
     [[nodiscard]] bool can_fit(std::size_t count) const {
-        if (count == 0 || count > std::numeric_limits<std::uint64_t>::max() / sizeof(T)) return false;
-        return core_->can_fit(static_cast<std::uint64_t>(count) * sizeof(T), alignof(T));
+        static_assert(BufferElement<T>,
+                      "unibuf: buffer_pool::can_fit<T>: a pool buffer's element type must be a trivially copyable, "
+                      "non-const, non-volatile object type (rule R1)");
+        std::uint64_t bytes = 0;
+        if (core_ == nullptr || count == 0 || !detail::checked_mul(count, sizeof(element_or_byte<T>), bytes))
+            return false;
+        return core_->can_fit(bytes, alignof(element_or_byte<T>));
     }
-    /// @brief True when `bytes` at `alignment` (a power of two) would fit now without growing.
+    /// @brief True when `bytes` at `alignment` (a power of two) would fit now without growing;
+    /// false on an empty pool.
     [[nodiscard]] bool can_fit_bytes(std::uint64_t bytes, std::uint64_t alignment = 1) const {
-        return bytes != 0 && core_->can_fit(bytes, alignment);
+        return core_ != nullptr && bytes != 0 && core_->can_fit(bytes, alignment);
     }
 
     /// @brief One batch: a region of `batch_bytes` reserved at once, from which `acquire` bumps
@@ -712,10 +831,15 @@ public:
     /// can fragment.
     /// Move-only; ending it (`end()` or the destructor) keeps its buffers valid: the region
     /// returns to the pool when the batch has ended and its last buffer is released.
+    /// An ended or moved-from batch is empty: `acquire`/`try_acquire` report invalid_argument,
+    /// `bytes_left` and `capacity` are 0, `end` does nothing.
     class batch {
     public:
+        /// @brief An empty batch (holds no region).
         batch() = default;
+        /// @brief Takes over `o`'s region; `o` becomes empty.
         batch(batch&& o) noexcept : core_(std::exchange(o.core_, nullptr)), id_(o.id_) {}
+        /// @brief Ends this batch (if not empty), then takes over `o`'s region; `o` becomes empty.
         batch& operator=(batch&& o) noexcept {
             if (this != &o) {
                 end();
@@ -726,36 +850,47 @@ public:
         }
         batch(const batch&) = delete;
         batch& operator=(const batch&) = delete;
+        /// @brief Ends the batch (nothing when empty).
         ~batch() { end(); }
 
         /// @brief A buffer of `count` `T`s from this batch's region.
-        /// @throws std::system_error capacity_exceeded (the region's bytes left), invalid_argument
+        /// @throws std::system_error capacity_exceeded (the request, in elements and element size,
+        ///         and the region's bytes left; also for a byte size that overflows), invalid_argument
+        ///         (count 0, or an ended/moved-from batch)
         template <class T>
-        [[nodiscard]] buffer<T> acquire(std::size_t count) {
+        [[nodiscard]] buffer<element_or_byte<T>> acquire(std::size_t count) {
+            static_assert(BufferElement<T>,
+                          "unibuf: buffer_pool::batch::acquire<T>: a pool buffer's element type must be a trivially "
+                          "copyable, non-const, non-volatile object type (rule R1)");
             std::error_code ec;
             std::string why;
-            std::optional<buffer<T>> b = acquire_in<T>(core_, id_, count, ec, &why);
+            std::optional<buffer<element_or_byte<T>>> b = acquire_in<element_or_byte<T>>(core_, id_, count, ec, &why);
             throw_if(ec, why);
             return std::move(*b);
         }
-        /// @brief Non-throwing `acquire`.
+        /// @brief Non-throwing `acquire` (same codes; invalid_argument on an ended/moved-from batch).
         template <class T>
-        [[nodiscard]] std::optional<buffer<T>> try_acquire(std::size_t count, std::error_code& ec) noexcept {
-            return acquire_in<T>(core_, id_, count, ec, nullptr);
+        [[nodiscard]] std::optional<buffer<element_or_byte<T>>> try_acquire(std::size_t count,
+                                                                            std::error_code& ec) noexcept {
+            static_assert(BufferElement<T>,
+                          "unibuf: buffer_pool::batch::try_acquire<T>: a pool buffer's element type must be a "
+                          "trivially copyable, non-const, non-volatile object type (rule R1)");
+            return acquire_in<element_or_byte<T>>(core_, id_, count, ec, nullptr);
         }
-        /// @brief Bytes of the region not yet handed out.
-        [[nodiscard]] std::uint64_t bytes_left() const { return core_->region_left(id_); }
-        /// @brief Bytes of the region.
-        [[nodiscard]] std::uint64_t capacity() const { return core_->region_size(id_); }
-        /// @brief True until `end()`.
+        /// @brief Bytes of the region not yet handed out (0 for an ended/moved-from batch).
+        [[nodiscard]] std::uint64_t bytes_left() const { return core_ != nullptr ? core_->region_left(id_) : 0; }
+        /// @brief Bytes of the region (0 for an ended/moved-from batch).
+        [[nodiscard]] std::uint64_t capacity() const { return core_ != nullptr ? core_->region_size(id_) : 0; }
+        /// @brief True until `end()` (false for a moved-from batch).
         [[nodiscard]] explicit operator bool() const noexcept { return core_ != nullptr; }
-        /// @brief Ends the batch (statistics: `batches`, `peak_batch_bytes`); its buffers stay valid.
+        /// @brief Ends the batch (statistics: `batches`, `peak_batch_bytes`); its buffers stay
+        /// valid. Nothing for an ended/moved-from batch.
         void end() noexcept {
             if (core_ != nullptr) core::close_region(std::exchange(core_, nullptr), id_);
         }
 
     private:
-        friend class basic_buffer_pool;
+        friend class basic_buffer_pool_of;
         batch(core* c, std::uint32_t id) noexcept : core_(c), id_(id) {}
         core* core_ = nullptr;
         std::uint32_t id_ = 0;
@@ -764,21 +899,26 @@ public:
     /// @brief Begins a batch of the configured batch size (`pool_config::for_batches`), or of
     /// `bytes` when given (rounded up to the granularity).
     /// @throws std::system_error capacity_exceeded (all batch regions in use: says how many are
-    ///         open and how many the pool was sized for), out_of_memory (growth failed),
-    ///         invalid_argument (no batch sizing and no size)
+    ///         open and how many the pool was sized for; or `bytes` larger than any block the pool
+    ///         may hold), out_of_memory (growth failed), invalid_argument (no batch sizing and no
+    ///         size, or an empty pool)
     [[nodiscard]] batch begin_batch(std::uint64_t bytes = 0) {
         std::error_code ec;
         std::string why;
         std::uint32_t id = 0;
-        const bool ok = core_->open_region(bytes, id, ec, &why);
+        if (core_ == nullptr) empty_error(ec, &why, "begin_batch");
+        else (void)core_->open_region(bytes, id, ec, &why);
         throw_if(ec, why);
-        (void)ok;
         return batch(core_, id);
     }
-    /// @brief Non-throwing `begin_batch`: an empty optional and `ec` on failure.
+    /// @brief Non-throwing `begin_batch`: an empty optional and `ec` (same codes) on failure.
     [[nodiscard]] std::optional<batch> try_begin_batch(std::error_code& ec, std::uint64_t bytes = 0) noexcept {
         std::uint32_t id = 0;
         ec.clear();
+        if (core_ == nullptr) {
+            empty_error(ec, nullptr, "try_begin_batch");
+            return std::nullopt;
+        }
 #if UNIBUF_EXCEPTIONS
         try {
             if (!core_->open_region(bytes, id, ec, nullptr)) return std::nullopt;
@@ -792,24 +932,31 @@ public:
         return std::optional<batch>(batch(core_, id));
     }
 
-    /// @brief A snapshot of the pool's counters.
-    [[nodiscard]] pool_stats stats() const { return core_->stats(); }
-    /// @brief Zeroes the counters (peaks restart from the current use).
-    void reset_stats() { core_->reset_stats(); }
+    /// @brief A snapshot of the pool's counters (all zero for an empty pool).
+    [[nodiscard]] pool_stats stats() const { return core_ != nullptr ? core_->stats() : pool_stats{}; }
+    /// @brief Zeroes the counters (peaks restart from the current use). Nothing on an empty pool.
+    void reset_stats() {
+        if (core_ != nullptr) core_->reset_stats();
+    }
     /// @brief Returns grown blocks that hold no buffer to the backend; the first block stays.
-    /// @return bytes returned
-    std::uint64_t trim() { return core_->trim(); }
+    /// @return bytes returned (0 on an empty pool)
+    std::uint64_t trim() { return core_ != nullptr ? core_->trim() : 0; }
 
-    /// @brief Offset and size granule of every slice (see the file comment), in bytes.
-    [[nodiscard]] std::uint64_t granularity() const noexcept { return core_->granularity(); }
+    /// @brief Offset and size granule of every slice (see the file comment), in bytes; 0 for an
+    /// empty pool.
+    [[nodiscard]] std::uint64_t granularity() const noexcept { return core_ != nullptr ? core_->granularity() : 0; }
     /// @brief The configuration the pool was made with.
-    [[nodiscard]] const pool_config& config() const noexcept { return core_->config(); }
+    /// @throws std::system_error invalid_argument on an empty pool
+    [[nodiscard]] const pool_config& config() const { return checked_core("config")->config(); }
     /// @brief The backend's report on the first block (memory chosen, fallbacks).
-    [[nodiscard]] const allocation_report& report() const noexcept { return core_->report(); }
+    /// @throws std::system_error invalid_argument on an empty pool
+    [[nodiscard]] const allocation_report& report() const { return checked_core("report")->report(); }
     /// @brief The backend.
-    [[nodiscard]] B& backend() const noexcept { return core_->backend(); }
+    /// @throws std::system_error invalid_argument on an empty pool
+    [[nodiscard]] B& backend() const { return checked_core("backend")->backend(); }
 
-    /// @brief Slice granule for these policies on a device with limits `l` (a power of two).
+    /// @brief Slice granule for these policies on a device with limits `l` (a power of two when
+    /// the limits and `cfg.min_alignment` are).
     [[nodiscard]] static std::uint64_t granularity_for(const device_limits& l, const pool_config& cfg) noexcept {
         std::uint64_t g = detail::cache_line;
         g = std::max(g, l.min_storage_offset_alignment);
@@ -817,23 +964,62 @@ public:
         return std::max(g, cfg.min_alignment);
     }
 
-    /// @brief Bytes of one batch region for `cfg` at granule `gran`: every buffer of
-    /// `batch_buffers` at its maximum, rounded to the granule, plus worst-case alignment padding.
+    /// @brief Bytes of one batch region for `cfg` at granule `gran` (a power of two): every
+    /// buffer of `batch_buffers` at its maximum, rounded to the granule, plus worst-case alignment
+    /// padding. `UINT64_MAX` when that overflows 64 bits (the constructor rejects such a `cfg`).
     [[nodiscard]] static std::uint64_t batch_bytes_for(const pool_config& cfg, std::uint64_t gran) noexcept {
-        std::uint64_t per_batch = 0;
-        for (const buffer_shape& s : cfg.batch_buffers) {
-            const std::uint64_t a = std::max<std::uint64_t>(1, s.element_align);
-            per_batch += core::round_up(s.max_elements * s.element_size, gran) + (a > gran ? a - gran : 0);
-        }
-        return per_batch;
+        std::uint64_t batch = 0, block = 0;
+        const sizing r = sizes_for(cfg, gran, batch, block, nullptr);
+        return r == sizing::ok || r == sizing::block_overflow ? batch : ~std::uint64_t{0};
     }
-    /// @brief Bytes of the first block for `cfg` at granule `gran` (block_bytes or batch sizing).
+    /// @brief Bytes of the first block for `cfg` at granule `gran` (block_bytes or batch sizing,
+    /// rounded to the granule). `UINT64_MAX` when that overflows 64 bits.
     [[nodiscard]] static std::uint64_t block_bytes_for(const pool_config& cfg, std::uint64_t gran) noexcept {
-        return core::round_up(std::max(cfg.block_bytes, batch_bytes_for(cfg, gran) * cfg.batch_count), gran);
+        std::uint64_t batch = 0, block = 0;
+        return sizes_for(cfg, gran, batch, block, nullptr) == sizing::ok ? block : ~std::uint64_t{0};
     }
 
 private:
-    explicit basic_buffer_pool(core* c) noexcept : core_(c) {}
+    explicit basic_buffer_pool_of(core* c) noexcept : core_(c) {}
+
+    enum class sizing : std::uint8_t { ok, bad_granule, batch_overflow, block_overflow };
+
+    // Bytes of one batch region and of the first block for `cfg` at granule `gran`, every step
+    // checked: on overflow, `why` (when given) names the configuration entry that overflows (a
+    // buffer shape by its element count, element size and alignment).
+    static sizing sizes_for(const pool_config& cfg, std::uint64_t gran, std::uint64_t& batch, std::uint64_t& block,
+                            std::string* why) {
+        batch = block = 0;
+        if (gran == 0 || !std::has_single_bit(gran)) return sizing::bad_granule;
+        for (std::size_t i = 0; i < cfg.batch_buffers.size(); ++i) {
+            const buffer_shape& s = cfg.batch_buffers[i];
+            const std::uint64_t a = std::max<std::uint64_t>(1, s.element_align);
+            std::uint64_t bytes = 0, need = 0, sum = 0;
+            if (!detail::checked_mul(s.max_elements, s.element_size, bytes) || !detail::pool_need(bytes, a, gran, need) ||
+                !detail::checked_add(batch, need, sum)) {
+                if (why != nullptr)
+                    *why = "pool_config::batch_buffers[" + std::to_string(i) + "] of " + std::to_string(s.max_elements) +
+                           " elements of " + std::to_string(s.element_size) + (s.element_size == 1 ? " byte" : " bytes") +
+                           " (alignment " + std::to_string(a) + "): the batch size overflows 64 bits";
+                return sizing::batch_overflow;
+            }
+            batch = sum;
+        }
+        std::uint64_t all = 0;
+        if (!detail::checked_mul(batch, cfg.batch_count, all)) {
+            if (why != nullptr)
+                *why = "pool_config::batch_count = " + std::to_string(cfg.batch_count) + " batches of " +
+                       std::to_string(batch) + " bytes: the pool's size overflows 64 bits";
+            return sizing::block_overflow;
+        }
+        if (!detail::pool_round_up(std::max(cfg.block_bytes, all), gran, block)) {
+            if (why != nullptr)
+                *why = "pool_config::block_bytes = " + std::to_string(cfg.block_bytes) + ": rounded up to the granule (" +
+                       std::to_string(gran) + " bytes) it overflows 64 bits";
+            return sizing::block_overflow;
+        }
+        return sizing::ok;
+    }
 
     static core* make(B& backend, const pool_config& cfg, std::error_code& ec, std::string& why) {
         ec.clear();
@@ -849,37 +1035,72 @@ private:
                 return nullptr;
             }
         }
+        for (std::size_t i = 0; i < cfg.batch_buffers.size(); ++i) {
+            const std::uint64_t a = cfg.batch_buffers[i].element_align;
+            if (a != 0 && !std::has_single_bit(a)) {
+                ec = errc::invalid_argument;
+                why = "unibuf: buffer_pool: pool_config::batch_buffers[" + std::to_string(i) + "].element_align = " +
+                      std::to_string(a) + " is not a power of two";
+                return nullptr;
+            }
+        }
+        if (cfg.growth == pool_growth::add_blocks && cfg.grow_block_bytes > block_allocator::max_capacity) {
+            ec = errc::invalid_argument;
+            why = "unibuf: buffer_pool: pool_config::grow_block_bytes = " + std::to_string(cfg.grow_block_bytes) +
+                  " exceeds the largest block (" + std::to_string(block_allocator::max_capacity) +
+                  " bytes, block_allocator::max_capacity)";
+            return nullptr;
+        }
         const std::uint64_t gran = granularity_for(l, cfg);
-        const std::uint64_t bytes = block_bytes_for(cfg, gran);
+        std::uint64_t batch = 0, bytes = 0;
+        if (sizes_for(cfg, gran, batch, bytes, &why) != sizing::ok) {
+            ec = errc::capacity_exceeded;
+            why = "unibuf: buffer_pool: " + why + "; no memory was allocated";
+            return nullptr;
+        }
         if (bytes == 0) {
             ec = errc::invalid_argument;
             why = "unibuf: buffer_pool: pool_config gives no size: set block_bytes, or batch_count and batch_buffers";
             return nullptr;
         }
         auto c = std::make_unique<core>(backend, cfg, memory_request_for<set>(bytes));
-        c->init(gran, bytes, batch_bytes_for(cfg, gran), set::coherence::requires_flush, ec, why);
+        c->init(gran, bytes, batch, set::coherence::requires_flush, ec, why);
         if (ec) return nullptr;
         return c.release();
     }
 
-    // Checks the count; the byte size on success.
+    static void empty_error(std::error_code& ec, std::string* why, const char* what) {
+        ec = errc::invalid_argument;
+        if (why != nullptr) *why = std::string("unibuf: buffer_pool: ") + what + " on an empty (moved-from) pool";
+    }
+    [[nodiscard]] core* checked_core(const char* what) const {
+        if (core_ == nullptr)
+            throw_error(errc::invalid_argument, std::string("unibuf: buffer_pool: ") + what + "() on an empty (moved-from) pool");
+        return core_;
+    }
+
+    // Checks the count; the byte size on success. A count whose byte size overflows 64 bits, or
+    // exceeds any block a pool can hold, is rejected before the pool is looked at.
     template <class T>
     static bool check_count(std::size_t count, std::uint64_t& bytes, std::error_code& ec, std::string* why) {
-        static_assert(BufferElement<T>, "unibuf: a pool buffer's element type must be trivially copyable (rule R1)");
         ec.clear();
         if (count == 0) {
             ec = errc::invalid_argument;
             if (why != nullptr) *why = "unibuf: buffer_pool: acquire of 0 elements; buffers need at least one element";
             return false;
         }
-        if (count > std::numeric_limits<std::uint64_t>::max() / sizeof(T)) {
+        const bool fits = detail::checked_mul(count, sizeof(T), bytes);
+        if (!fits || bytes > block_allocator::max_capacity) {
             ec = errc::capacity_exceeded;
             if (why != nullptr)
                 *why = "unibuf: buffer_pool: acquire of " + std::to_string(count) + " elements of " +
-                       std::to_string(sizeof(T)) + " bytes overflows a 64-bit byte count";
+                       std::to_string(sizeof(T)) + " bytes: " +
+                       (fits ? "its " + std::to_string(bytes) + " bytes exceed the largest block a pool can hold (" +
+                                   std::to_string(block_allocator::max_capacity) + " bytes, block_allocator::max_capacity)"
+                             : std::string("the byte size overflows 64 bits")) +
+                       "; the pool is unchanged";
             return false;
         }
-        bytes = static_cast<std::uint64_t>(count) * sizeof(T);
         return true;
     }
 
@@ -887,8 +1108,12 @@ private:
     std::optional<buffer<T>> acquire_impl(std::size_t count, std::error_code& ec, std::string* why) {
         std::uint64_t bytes = 0, handle = 0, offset = 0;
         typename B::allocation* memory = nullptr;
+        if (core_ == nullptr) {
+            empty_error(ec, why, "acquire");
+            return std::nullopt;
+        }
         if (!check_count<T>(count, bytes, ec, why) ||
-            !core_->acquire(bytes, alignof(T), count, handle, memory, offset, ec, why))
+            !core_->acquire(bytes, alignof(T), count, sizeof(T), handle, memory, offset, ec, why))
             return std::nullopt;
         return std::optional<buffer<T>>(std::in_place, in_slice, core_->backend(), *memory, offset, count,
                                         slice_release{&core::release, core_, handle});
@@ -897,11 +1122,15 @@ private:
     template <class T>
     static std::optional<buffer<T>> acquire_in(core* c, std::uint32_t id, std::size_t count, std::error_code& ec,
                                                std::string* why) {
-        UNIBUF_ASSERT(c != nullptr, "acquire on an ended batch");
         std::uint64_t bytes = 0, handle = 0, offset = 0;
         typename B::allocation* memory = nullptr;
+        if (c == nullptr) {
+            ec = errc::invalid_argument;
+            if (why != nullptr) *why = "unibuf: buffer_pool: acquire on an ended or moved-from batch";
+            return std::nullopt;
+        }
         if (!check_count<T>(count, bytes, ec, why) ||
-            !c->acquire_in(id, bytes, alignof(T), count, handle, memory, offset, ec, why))
+            !c->acquire_in(id, bytes, alignof(T), count, sizeof(T), handle, memory, offset, ec, why))
             return std::nullopt;
         return std::optional<buffer<T>>(std::in_place, in_slice, c->backend(), *memory, offset, count,
                                         slice_release{&core::release, c, handle});
@@ -910,12 +1139,103 @@ private:
     core* core_ = nullptr;
 };
 
+namespace detail {
+
+// Stand-in backend of a pool whose backend argument is rejected (rule R9): it satisfies the
+// Backend concept, so that the rejection stays the only error. Declared, never defined: a program
+// that names it does not compile.
+struct rejected_pool_backend {
+    struct fence {
+        bool operator==(const fence&) const = default;
+    };
+    class allocation {
+    public:
+        std::byte* host_data();
+        std::byte* host_data() const;
+        std::uint64_t size() const;
+        const allocation_report& report() const;
+    };
+    allocation allocate(const memory_request&);
+    allocation try_allocate(const memory_request&, std::error_code&) noexcept;
+    fence flush(allocation&, std::uint64_t, std::uint64_t);
+    void invalidate(allocation&, std::uint64_t, std::uint64_t, std::chrono::nanoseconds);
+    fence copy(allocation&, std::uint64_t, allocation&, std::uint64_t, std::uint64_t);
+    bool wait(const fence&, std::chrono::nanoseconds);
+    bool is_complete(const fence&) const;
+    device_limits limits() const noexcept;
+    std::string_view name() const noexcept;
+    static rejected_pool_backend& instance();
+};
+
+// As plain constants, so that a failed static_assert prints its message, not the concept's
+// unsatisfied requirements (GCC reports those as further errors).
+template <class B>
+inline constexpr bool pool_backend_ok = Backend<B>;
+template <class L>
+inline constexpr bool pool_locking_ok = PoolLocking<L>;
+
+template <class B>
+using pool_backend_or_stand_in = std::conditional_t<Backend<B>, B, rejected_pool_backend>;
+template <class L>
+using pool_locking_or_unlocked = std::conditional_t<PoolLocking<L>, L, pool_locking::unlocked>;
+
+// A pool whose backend (rule R9) or locking (rule R14) argument is rejected: the diagnosis is
+// one static_assert each; everything else compiles against stand-ins, so no cascade follows.
+template <class B, class L, class A, class C, class P, class S>
+class rejected_buffer_pool
+    : public basic_buffer_pool_of<pool_backend_or_stand_in<B>, pool_locking_or_unlocked<L>, A, C, P, S> {
+    using base = basic_buffer_pool_of<pool_backend_or_stand_in<B>, pool_locking_or_unlocked<L>, A, C, P, S>;
+    static_assert(pool_backend_ok<B>,
+                  "unibuf: the backend argument of a pool is not a backend: buffer_pool<B, ...> needs a B that "
+                  "satisfies the Backend concept (allocation and fence types; allocate, try_allocate, flush, "
+                  "invalidate, copy, wait, is_complete, limits, name), as host_backend, vulkan_backend and "
+                  "gl_backend do (rule R9)");
+    static_assert(pool_locking_ok<L>,
+                  "unibuf: basic_buffer_pool<B, Locking, ...>: Locking is not a pool locking policy: it must be "
+                  "default-constructible with lock(), unlock() and a static bool thread_safe, as "
+                  "pool_locking::unlocked and pool_locking::mutex are (buffer_pool and locked_buffer_pool choose it "
+                  "for you) (rule R14)");
+
+    static pool_backend_or_stand_in<B>& backend_of(B& b) noexcept {
+        if constexpr (Backend<B>) return b;
+        else return rejected_pool_backend::instance();
+    }
+
+public:
+    rejected_buffer_pool(B& backend, const pool_config& cfg) : base(backend_of(backend), cfg) {}
+    static std::optional<rejected_buffer_pool> try_create(B& backend, const pool_config& cfg, std::error_code& ec) noexcept;
+};
+
+// The pool type of a backend, a locking policy and a policy list in any order: one class per
+// resolved set. policy_set diagnoses the list (rules R2, R3) once.
+template <class B, class L, class Set>
+struct pick_buffer_pool {
+    using type = std::conditional_t<
+        Backend<B> && PoolLocking<L>,
+        basic_buffer_pool_of<B, L, typename Set::access, typename Set::coherence, typename Set::placement,
+                             typename Set::sync>,
+        rejected_buffer_pool<B, L, typename Set::access, typename Set::coherence, typename Set::placement,
+                             typename Set::sync>>;
+};
+
+} // namespace detail
+
+/// @brief A pool of `basic_buffer<T, B, Policies...>` slices over memory allocated up front
+/// (`basic_buffer_pool_of`: one type per backend, locking and resolved policies, whatever the
+/// order of `Policies...`; missing categories take `default_policies`).
+///
+/// @tparam B backend (`Backend` concept; anything else is rejected with rule R9)
+/// @tparam Locking `pool_locking::unlocked` (single-threaded) or `pool_locking::mutex` (rule R14)
+/// @tparam Policies the buffers' policies, as for `basic_buffer`
+template <class B, class Locking, class... Policies>
+using basic_buffer_pool = typename detail::pick_buffer_pool<B, Locking, policy_set<Policies...>>::type;
+
 /// @brief Single-threaded pool (see `basic_buffer_pool`): one per thread or per device.
-template <Backend B, class... Policies>
+template <class B, class... Policies>
 using buffer_pool = basic_buffer_pool<B, pool_locking::unlocked, Policies...>;
 
 /// @brief Pool whose acquire and release may be called from any thread (a mutex inside).
-template <Backend B, class... Policies>
+template <class B, class... Policies>
 using locked_buffer_pool = basic_buffer_pool<B, pool_locking::mutex, Policies...>;
 
 } // namespace unibuf

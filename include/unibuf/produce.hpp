@@ -24,11 +24,17 @@
 /// Threads: the writer function runs on the team's threads, concurrently, on disjoint ranges; it
 /// must only write its view. Every backend call (allocation, copies, flushes, fence waits) is made
 /// on the thread that calls `fill`, so GL buffers fill from their context thread.
+///
+/// Rules checked at compile time, each with one error naming it: `fill`/`plan` take a unibuf
+/// buffer of the producer's own backend (R17), a host-writable one (R8), and call the writer
+/// function as `fn(write_only_view<T>, std::size_t)` (R19).
 #pragma once
 
+#include "backend/common.hpp"
 #include "buffer.hpp"
 #include "concepts.hpp"
 #include "detail/cpu_relax.hpp"
+#include "detail/meta.hpp"
 #include "error.hpp"
 #include "view.hpp"
 
@@ -46,10 +52,24 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace unibuf {
+
+namespace detail {
+/// A buffer `producer::fill` can fill: a unibuf buffer with the whole-buffer fill protocol
+/// (`begin_fill`/`end_fill`: `basic_buffer` and the pool's slices).
+template <class Buf>
+concept producer_fillable = Buffer<Buf> && requires(Buf& b, const typename Buf::backend_type::fence& f) {
+    { b.begin_fill() } -> std::same_as<std::byte*>;
+    b.end_fill(f, true);
+    { b.empty() } -> std::convertible_to<bool>;
+    { b.size() } -> std::convertible_to<std::size_t>;
+    { b.size_bytes() } -> std::convertible_to<std::uint64_t>;
+};
+} // namespace detail
 
 /// @brief A fixed team of threads that run one job at a time (no thread start per job).
 ///
@@ -57,8 +77,13 @@ namespace unibuf {
 /// an atomic wait, so back-to-back fills start without a wake-up per thread (on the H100 VM,
 /// waking 16 sleeping threads one after another cost about as much as writing 4 MiB); idle teams
 /// sleep. Jobs are published and finished through atomics (no mutex to re-acquire per thread).
+///
+/// Neither copyable nor movable (its threads refer to it), so a team is never empty: it has its
+/// threads from construction to destruction.
 class writer_team {
 public:
+    /// @brief Starts `threads` threads that spin for `spin` between jobs (any duration; a huge one
+    /// spins until the next job, it never overflows the clock).
     /// @throws std::system_error invalid_argument for 0 threads
     explicit writer_team(unsigned threads, std::chrono::nanoseconds spin = std::chrono::microseconds(50)) : spin_(spin) {
         if (threads == 0) throw_error(errc::invalid_argument, "unibuf: writer_team of 0 threads; ask for at least 1");
@@ -104,7 +129,7 @@ private:
         std::uint64_t seen = 0;
         for (;;) {
             std::uint64_t g = generation_.load(std::memory_order_acquire);
-            const auto spin_end = std::chrono::steady_clock::now() + spin_;
+            const auto spin_end = detail::deadline_after(spin_);
             while (g == seen && std::chrono::steady_clock::now() < spin_end) {
                 for (int k = 0; k < 32; ++k) detail::cpu_relax();
                 g = generation_.load(std::memory_order_acquire);
@@ -136,9 +161,14 @@ struct produce_options {
     std::size_t chunk_bytes = std::size_t{8} << 20;
     /// @brief Chunks in the producer's staging ring (zero-copy buffers on the staged path): with
     /// the default chunk, 64 MiB of host memory, allocated on the first staged fill and kept.
+    /// A ring whose bytes would pass 2^64 is `errc::capacity_exceeded` (at construction, or at the
+    /// fill whose element size makes a chunk larger than `chunk_bytes`).
     std::size_t ring_chunks = 8;
-    /// @brief Bound on each device wait of a fill (a ring chunk still being copied out, the
-    /// previous fill's last copy); past it the fill fails with errc::timeout naming the wait.
+    /// @brief Bound on each wait the producer does: a ring chunk still being copied out, the
+    /// previous fill's last copy, the copies still queued when a fill fails, and the ring's last
+    /// copy when the producer is destroyed; past it a fill fails with errc::timeout naming the
+    /// wait and this bound. The wait for the buffer's previous device use is the buffer's own,
+    /// bounded by its `set_wait_timeout`.
     std::chrono::nanoseconds wait_timeout = default_wait_timeout;
     /// @brief Take this path instead of asking the backend (benchmarks, tests). Ignored for
     /// placement::device buffers, which have no mapping to store into: they are always staged.
@@ -161,6 +191,10 @@ struct produce_result {
 
 /// @brief A team of writer threads plus, on first need, a staging ring; fills buffers of
 /// backend `B` (see the file comment).
+///
+/// Move-only. A moved-from producer is empty: it has no threads and no ring; `empty()` is true,
+/// `threads()` and `ring_bytes()` are 0, `options()` still reads, destruction does nothing, and
+/// `plan` and `fill` throw `errc::invalid_argument`.
 template <Backend B>
 class producer {
 public:
@@ -169,31 +203,65 @@ public:
     using allocation_type = typename B::allocation;
 
     /// @brief `threads` writer threads for the fills of buffers on `backend`.
-    /// @throws std::system_error invalid_argument (0 threads, a zero grain/chunk/ring size)
-    producer(B& backend, unsigned threads, produce_options opt = {}) : backend_(&backend), opt_(opt), team_(threads) {
+    /// @throws std::system_error invalid_argument (0 threads, a zero grain/chunk/ring size),
+    ///         capacity_exceeded (`ring_chunks` chunks of `chunk_bytes` pass 2^64 bytes)
+    producer(B& backend, unsigned threads, produce_options opt = {}) : backend_(&backend), opt_(opt) {
         if (opt_.grain_bytes == 0 || opt_.chunk_bytes == 0 || opt_.ring_chunks == 0)
             throw_error(errc::invalid_argument, "unibuf: producer: grain_bytes, chunk_bytes and ring_chunks must be > 0 (got " +
                                                     std::to_string(opt_.grain_bytes) + ", " +
                                                     std::to_string(opt_.chunk_bytes) + ", " +
                                                     std::to_string(opt_.ring_chunks) + ")");
+        check_ring_size(opt_.chunk_bytes, 1);
+        team_ = std::make_unique<writer_team>(threads);
     }
     producer(const producer&) = delete;
     producer& operator=(const producer&) = delete;
-    /// @brief Waits (bounded) for the staging ring's last copies before freeing it.
-    ~producer() {
-        if (ring_ && ring_last_) (void)backend_->wait(*ring_last_, default_wait_timeout);
+    /// @brief Takes `o`'s threads, ring and backend; `o` is left empty.
+    producer(producer&& o) noexcept
+        : backend_(std::exchange(o.backend_, nullptr)), opt_(o.opt_), team_(std::move(o.team_)),
+          ring_(std::exchange(o.ring_, std::nullopt)), ring_last_(std::exchange(o.ring_last_, std::nullopt)) {}
+    /// @brief Releases this producer as the destructor does, then takes `o`'s state; `o` is left empty.
+    producer& operator=(producer&& o) noexcept {
+        if (this != &o) {
+            release();
+            backend_ = std::exchange(o.backend_, nullptr);
+            opt_ = o.opt_;
+            team_ = std::move(o.team_);
+            ring_ = std::exchange(o.ring_, std::nullopt);
+            ring_last_ = std::exchange(o.ring_last_, std::nullopt);
+        }
+        return *this;
     }
+    /// @brief Waits for the staging ring's last copies (at most `produce_options::wait_timeout`)
+    /// before freeing it, and stops the threads. Nothing for an empty producer.
+    ~producer() { release(); }
 
-    /// @brief Number of writer threads.
-    [[nodiscard]] unsigned threads() const noexcept { return team_.size(); }
-    /// @brief The options in force.
+    /// @brief True for a moved-from producer (no threads, no ring).
+    [[nodiscard]] bool empty() const noexcept { return team_ == nullptr; }
+    /// @brief Number of writer threads (0 when empty).
+    [[nodiscard]] unsigned threads() const noexcept { return team_ ? team_->size() : 0u; }
+    /// @brief The options in force (an empty producer keeps those it had).
     [[nodiscard]] const produce_options& options() const noexcept { return opt_; }
-    /// @brief Bytes of the staging ring (0 until a fill needed it).
+    /// @brief Bytes of the staging ring (0 until a fill needed it, and when empty).
     [[nodiscard]] std::uint64_t ring_bytes() const noexcept { return ring_ ? ring_->size() : 0; }
     /// @brief Which path `fill(buf, ...)` would take now, and why.
+    /// @throws std::system_error invalid_argument (an empty producer or buffer, a buffer of
+    ///         another backend object)
     template <class Buf>
     [[nodiscard]] produce_plan plan(const Buf& buf) const {
-        return choose(buf.allocation(), buf.size_bytes());
+        static_assert(detail::producer_fillable<Buf>,
+                      "unibuf: producer::plan takes a unibuf buffer (basic_buffer or a pool slice) of the "
+                      "producer's backend (rule R17)");
+        if constexpr (detail::producer_fillable<Buf>) {
+            static_assert(std::is_same_v<typename Buf::backend_type, B>,
+                          "unibuf: producer<B>::plan: the buffer lives on another backend type than the producer's; "
+                          "a producer fills only buffers of its own backend (rule R17)");
+            if constexpr (std::is_same_v<typename Buf::backend_type, B>) {
+                check_usable("plan", buf);
+                return choose(buf.allocation(), buf.size_bytes());
+            }
+        }
+        return {};
     }
 
     /// @brief Fills all of `buf`: `fn(write_only_view<T> out, std::size_t first)` is called on the
@@ -204,19 +272,48 @@ public:
     /// On an exception from `fn` the fill stops: no more grains are handed out, queued copies are
     /// waited for (bounded), and the first exception is rethrown; the buffer then holds a partial
     /// fill (host-dirty under lazy).
+    /// Nothing is changed when the fill is rejected before it starts (an empty producer or
+    /// buffer, another backend object, a staging ring too large): the buffer, the ring and the
+    /// producer are as before.
     /// @throws std::system_error timeout (a device wait ran past `produce_options::wait_timeout`),
-    ///         out_of_memory (the staging ring), errors of the backend's copies; whatever `fn` throws
+    ///         out_of_memory (the staging ring), capacity_exceeded (a ring of `ring_chunks` chunks
+    ///         of this element type passes 2^64 bytes), invalid_argument (an empty producer or
+    ///         buffer, a buffer of another backend object), errors of the backend's copies;
+    ///         whatever `fn` throws
     template <class Buf, class Fn>
-        requires std::same_as<typename Buf::backend_type, B>
     produce_result<fence_type> fill(Buf& buf, Fn&& fn) {
-        static_assert(Buf::host_writable,
-                      "unibuf: producer::fill writes the buffer, but its access policy is access::read_only (rule R8)");
+        // Each rule is checked once; past a failed one nothing else is compiled (one error).
+        static_assert(detail::producer_fillable<Buf>,
+                      "unibuf: producer::fill takes a unibuf buffer (basic_buffer or a pool slice) of the "
+                      "producer's backend (rule R17)");
+        if constexpr (detail::producer_fillable<Buf>) {
+            static_assert(std::is_same_v<typename Buf::backend_type, B>,
+                          "unibuf: producer<B>::fill: the buffer lives on another backend type than the producer's; "
+                          "a producer fills only buffers of its own backend (rule R17)");
+            if constexpr (std::is_same_v<typename Buf::backend_type, B>) {
+                static_assert(HostWritable<Buf>, "unibuf: producer::fill writes the buffer, but its access policy is "
+                                                 "access::read_only (rule R8)");
+                if constexpr (HostWritable<Buf>) {
+                    using T = typename Buf::value_type;
+                    constexpr bool callable = std::is_invocable_v<Fn&, write_only_view<T>, std::size_t>;
+                    static_assert(callable,
+                                  "unibuf: producer::fill calls its writer function as fn(unibuf::write_only_view<T> "
+                                  "out, std::size_t first) on the writer threads, with T the buffer's element type; "
+                                  "this function cannot be called so (rule R19)");
+                    if constexpr (callable) return fill_impl(buf, fn);
+                }
+            }
+        }
+        return {};
+    }
+
+private:
+    template <class Buf, class Fn>
+    produce_result<fence_type> fill_impl(Buf& buf, Fn& fn) {
         using T = typename Buf::value_type;
-        if (&buf.backend() != backend_)
-            throw_error(errc::invalid_argument, "unibuf: producer::fill: the buffer lives on another backend object "
-                                                "than this producer's");
+        check_usable("fill", buf);
         produce_result<fence_type> res;
-        res.threads = team_.size();
+        res.threads = team_->size();
         res.bytes = buf.size_bytes();
         allocation_type& a = buf.allocation();
         const std::uint64_t base = buf.byte_offset();
@@ -225,17 +322,19 @@ public:
         res.path = p.path;
         res.reason = std::move(p.reason);
 
+        // grain * sizeof(T) <= max(grain_bytes, sizeof(T)) and chunk * sizeof(T) <= max(chunk_bytes,
+        // grain * sizeof(T)): no product below wraps; the counts round up without forming n + grain.
         const std::size_t grain = std::max<std::size_t>(1, opt_.grain_bytes / sizeof(T));
         const std::size_t chunk = grain * std::max<std::size_t>(1, opt_.chunk_bytes / (grain * sizeof(T)));
-        const std::size_t grains = (n + grain - 1) / grain;
-        const std::size_t chunks = (n + chunk - 1) / chunk;
+        const std::size_t grains = n / grain + (n % grain != 0 ? 1 : 0);
+        const std::size_t chunks = n / chunk + (n % chunk != 0 ? 1 : 0);
         const std::size_t grains_per_chunk = chunk / grain;
         res.grains = grains;
 
         // Zero-copy memory on the staged path goes through the producer's ring; placement::device
         // memory through its own staging buffer.
         const bool use_ring = p.path == produce_path::staged_pipelined && a.report().zero_copy;
-        if (use_ring) ensure_ring(chunk * sizeof(T));
+        if (use_ring) ensure_ring(chunk, sizeof(T));
         const std::size_t ring_slots = use_ring ? opt_.ring_chunks : chunks;
         std::byte* const host = buf.begin_fill();  // waits for the previous device use
         std::byte* const ring_host = use_ring ? ring_->host_data() : nullptr;
@@ -269,7 +368,7 @@ public:
             ++st.waiting;
             ++st.slot_waits;
             st.coord_cv.notify_one();
-            const bool ok = st.slot_cv.wait_for(lk, timeout, [&] {
+            const bool ok = st.slot_cv.wait_until(lk, detail::deadline_after(timeout), [&] {
                 return st.released > c - ring_slots || st.stop.load(std::memory_order_relaxed);
             });
             --st.waiting;
@@ -392,7 +491,7 @@ public:
             st.slot_cv.notify_all();
         };
         try {
-            team_.run(writer, [&] {
+            team_->run(writer, [&] {
                 try {
                     coordinator();
                 } catch (...) {
@@ -423,7 +522,33 @@ public:
         return res;
     }
 
-private:
+    /// Rejects, before anything is changed, a fill or plan that cannot run.
+    template <class Buf>
+    void check_usable(const char* what, const Buf& buf) const {
+        if (team_ == nullptr)
+            throw_error(errc::invalid_argument, std::string("unibuf: producer::") + what +
+                                                    " on an empty (moved-from) producer");
+        if (buf.empty())
+            throw_error(errc::invalid_argument, std::string("unibuf: producer::") + what +
+                                                    " of an empty (moved-from) buffer");
+        if (&buf.backend() != backend_)
+            throw_error(errc::invalid_argument, std::string("unibuf: producer::") + what +
+                                                    ": the buffer lives on another backend object than this producer's");
+    }
+
+    /// Throws capacity_exceeded when `ring_chunks` chunks of `chunk` elements of `elem` bytes
+    /// (each at most 2^64 - 1 bytes) do not fit in 2^64 bytes.
+    void check_ring_size(std::uint64_t chunk, std::uint64_t elem) const {
+        std::uint64_t chunk_bytes = 0, ring_bytes = 0;
+        if (detail::checked_mul(chunk, elem, chunk_bytes) &&
+            detail::checked_mul(chunk_bytes, opt_.ring_chunks, ring_bytes))
+            return;
+        throw_error(errc::capacity_exceeded,
+                    "unibuf: producer: a staging ring of " + std::to_string(opt_.ring_chunks) + " chunks of " +
+                        detail::elements_text(chunk, elem) +
+                        " is more than 2^64 bytes; lower produce_options::ring_chunks or chunk_bytes");
+    }
+
     /// The backend's decision where it has one (`plan_produce`); else memory without a mapping is
     /// staged and mapped memory written directly. `force` applies to mapped memory only.
     produce_plan choose(const allocation_type& a, std::uint64_t bytes) const {
@@ -433,7 +558,7 @@ private:
         if constexpr (requires(const B& b, const allocation_type& al) {
                           { b.plan_produce(al, std::uint64_t{}, 1u) } -> std::convertible_to<produce_plan>;
                       }) {
-            return backend_->plan_produce(a, bytes, team_.size());
+            return backend_->plan_produce(a, bytes, team_->size());
         } else if (staged) {
             return {produce_path::staged_pipelined,
                     "the buffer's device memory has no host mapping: the writers fill its staging buffer and each "
@@ -443,9 +568,11 @@ private:
         }
     }
 
-    /// Makes a ring of at least `ring_chunks` chunks whose previous copies are complete.
-    void ensure_ring(std::uint64_t chunk_bytes) {
-        const std::uint64_t want = chunk_bytes * opt_.ring_chunks;
+    /// Makes a ring of at least `ring_chunks` chunks of `chunk` elements of `elem` bytes whose
+    /// previous copies are complete. A size past 2^64 is rejected before anything changes.
+    void ensure_ring(std::uint64_t chunk, std::uint64_t elem) {
+        check_ring_size(chunk, elem);
+        const std::uint64_t want = chunk * elem * opt_.ring_chunks;
         if (ring_ && ring_last_ && !backend_->wait(*ring_last_, opt_.wait_timeout))
             throw_error(errc::timeout, "unibuf: producer: the staging ring's last copy (of the previous fill) did not "
                                        "complete within " + detail::ms_text(opt_.wait_timeout) + " ms");
@@ -463,13 +590,40 @@ private:
         ring_.emplace(backend_->allocate(r));
     }
 
+    // Waits (bounded) for the ring's last copy, then frees the ring and stops the threads.
+    void release() noexcept {
+        if (backend_ != nullptr && ring_ && ring_last_) {
+#if UNIBUF_EXCEPTIONS
+            try {
+                (void)backend_->wait(*ring_last_, opt_.wait_timeout);
+            } catch (...) {
+                // GL off the context thread, a lost device: nothing more can be done here
+            }
+#else
+            (void)backend_->wait(*ring_last_, opt_.wait_timeout);
+#endif
+        }
+        ring_.reset();
+        ring_last_.reset();
+        team_.reset();
+        backend_ = nullptr;
+    }
+
     template <class Buf>
     void finish_failed(Buf& buf, const std::vector<fence_type>& copies) noexcept {
         // Queued copies still read the staging memory: let them finish before anything reuses it.
         if (!copies.empty()) {
             // Past the bound the copies are still recorded as the buffer's last use (and the
             // ring's), so nothing frees or rewrites the memory they read without waiting again.
+#if UNIBUF_EXCEPTIONS
+            try {
+                (void)backend_->wait(copies.back(), opt_.wait_timeout);
+            } catch (...) {
+                // a lost device: the fill's own error is the one the caller gets
+            }
+#else
             (void)backend_->wait(copies.back(), opt_.wait_timeout);
+#endif
             ring_last_ = copies.back();
             buf.end_fill(copies.back(), false);
         } else {
@@ -479,7 +633,7 @@ private:
 
     B* backend_;
     produce_options opt_;
-    writer_team team_;
+    std::unique_ptr<writer_team> team_;  // null when empty (moved from)
     std::optional<allocation_type> ring_;
     std::optional<fence_type> ring_last_;  // the last copy out of the ring
 };

@@ -19,7 +19,8 @@
 /// items strictly in sequence order, whichever producer published first.
 ///
 /// Waiting is bounded and composable, for a later coroutine pipeline: each operation has a
-/// waiting form (`claim(timeout)`, throws `errc::timeout`; `try_claim_for` returns empty), a
+/// waiting form (`claim(timeout)`, or `claim()` bounded by the ring's `set_wait_timeout`, throws
+/// `errc::timeout` naming the wait and its duration; `try_claim_for` returns empty), a
 /// form that never waits (`try_claim`), a predicate (`ready_to_claim`), and `claim_blocker()`,
 /// which says what the next call would wait for: the consumers (a release), the producers (a
 /// publish) or the device, together with the backend fence to await in the device case.
@@ -49,6 +50,7 @@
 #include "error.hpp"
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <concepts>
 #include <condition_variable>
@@ -96,6 +98,33 @@ struct ring_blocker {
 namespace detail {
 enum class ring_phase : std::uint8_t { free, writing, published, reading };
 
+// Rule R13 as a plain constant: a failed static_assert then prints its message, not the
+// Buffer concept's unsatisfied requirements (GCC reports those as further errors).
+template <class Buf>
+inline constexpr bool ring_buffer_ok = Buffer<Buf>;
+
+// Stand-ins for the slot type of a ring whose buffer argument is rejected (rule R13): they give
+// the ring's declarations something to compile against, so the rejection stays the only error.
+// Declared, never defined: a program that names them does not compile.
+struct rejected_ring_backend {
+    struct fence {
+        bool operator==(const fence&) const = default;
+    };
+    bool is_complete(const fence&) const;
+    bool wait(const fence&, std::chrono::nanoseconds);
+};
+struct rejected_ring_slot {
+    using backend_type = rejected_ring_backend;
+};
+template <class Buf, bool Ok = ring_buffer_ok<Buf>>
+struct ring_slot_of {
+    using type = Buf;
+};
+template <class Buf>
+struct ring_slot_of<Buf, false> {
+    using type = rejected_ring_slot;
+};
+
 template <class Buf, class Fence>
 [[nodiscard]] Fence buffer_last_use(const Buf& b) noexcept {
     if constexpr (requires {
@@ -111,14 +140,28 @@ template <class Buf, class Fence>
 
 /// @brief A ring of `N` buffers guarded by fences (see the file comment).
 ///
-/// @tparam Buf the slot buffer type (`Buffer` concept): owning or pool-backed `basic_buffer`
-/// @tparam N number of slots (the most items in flight at once)
+/// Not copyable or movable (leases point to it). An empty lease (default-constructed, moved
+/// from, published or released) holds no slot: `buffer()`, `operator*`, `operator->`,
+/// `sequence()`, `index()`, `publish()` and `release()` throw `errc::invalid_argument`;
+/// `operator bool` is false; destroying or assigning over it does nothing.
+///
+/// @tparam Buf the slot buffer type (`Buffer` concept; anything else is rejected with rule R13):
+///         owning or pool-backed `basic_buffer`
+/// @tparam N number of slots (the most items in flight at once; at least 1, rule R13)
 template <class Buf, std::size_t N>
-    requires Buffer<Buf> && (N > 0)
 class ring {
+    static_assert(detail::ring_buffer_ok<Buf>,
+                  "unibuf: ring<Buf, N>: Buf is not a buffer type: a ring's slots are buffers (basic_buffer, its "
+                  "aliases, or a pool's buffer<T>) that expose value_type, backend_type and their four policies "
+                  "(the Buffer concept) (rule R13)");
+    static_assert(N > 0, "unibuf: ring<Buf, N>: a ring needs at least one slot (N > 0) (rule R13)");
+    static constexpr bool valid = detail::ring_buffer_ok<Buf> && N > 0;
+    static constexpr std::size_t S = N > 0 ? N : 1;  // slot count of the arithmetic (N = 0 is rejected above)
+    using slot_type = typename detail::ring_slot_of<Buf>::type;
+
 public:
     using buffer_type = Buf;
-    using backend_type = typename Buf::backend_type;
+    using backend_type = typename slot_type::backend_type;
     using fence_type = typename backend_type::fence;
     using blocker_type = ring_blocker<fence_type>;
 
@@ -131,45 +174,65 @@ public:
         /// @brief An empty lease (holds no slot).
         write_slot() = default;
         /// @brief Takes over `o`'s slot; `o` becomes empty.
-        write_slot(write_slot&& o) noexcept : ring_(std::exchange(o.ring_, nullptr)), seq_(o.seq_) {}
-        write_slot& operator=(write_slot&& o) noexcept {  // abandons the slot held before
+        write_slot(write_slot&& o) noexcept : ring_(std::exchange(o.ring_, nullptr)), seq_(std::exchange(o.seq_, 0)) {}
+        /// @brief Abandons the slot held before (if any), then takes over `o`'s; `o` becomes empty.
+        write_slot& operator=(write_slot&& o) noexcept {
             if (this != &o) {
                 if (ring_ != nullptr) ring_->finish_write(seq_, fence_type{}, true);
                 ring_ = std::exchange(o.ring_, nullptr);
-                seq_ = o.seq_;
+                seq_ = std::exchange(o.seq_, 0);
             }
             return *this;
         }
         write_slot(const write_slot&) = delete;
         write_slot& operator=(const write_slot&) = delete;
-        /// @brief Abandons an unpublished slot: consumers skip its sequence.
+        /// @brief Abandons an unpublished slot: consumers skip its sequence. Nothing when empty.
         ~write_slot() {
             if (ring_ != nullptr) ring_->finish_write(seq_, fence_type{}, true);
         }
 
         /// @brief The slot's buffer (this lease's alone until `publish`).
-        [[nodiscard]] Buf& buffer() const noexcept { return ring_->slots_[seq_ % N]; }
-        /// @brief The slot's buffer, as `buffer()`.
-        [[nodiscard]] Buf& operator*() const noexcept { return buffer(); }
-        /// @brief Member access to the slot's buffer.
-        [[nodiscard]] Buf* operator->() const noexcept { return &buffer(); }
+        /// @throws std::system_error invalid_argument on an empty lease
+        [[nodiscard]] slot_type& buffer() const { return held("buffer()")->slots_[seq_ % S]; }
+        /// @brief The slot's buffer, as `buffer()` (throws the same on an empty lease).
+        [[nodiscard]] slot_type& operator*() const { return buffer(); }
+        /// @brief Member access to the slot's buffer (throws as `buffer()` on an empty lease).
+        [[nodiscard]] slot_type* operator->() const { return &buffer(); }
         /// @brief The item's sequence number.
-        [[nodiscard]] std::uint64_t sequence() const noexcept { return seq_; }
+        /// @throws std::system_error invalid_argument on an empty lease
+        [[nodiscard]] std::uint64_t sequence() const {
+            (void)held("sequence()");
+            return seq_;
+        }
         /// @brief The slot index (`sequence() % N`).
-        [[nodiscard]] std::size_t index() const noexcept { return static_cast<std::size_t>(seq_ % N); }
-        /// @brief True while the lease holds a slot.
+        /// @throws std::system_error invalid_argument on an empty lease
+        [[nodiscard]] std::size_t index() const {
+            (void)held("index()");
+            return static_cast<std::size_t>(seq_ % S);
+        }
+        /// @brief True while the lease holds a slot (false when empty).
         [[nodiscard]] explicit operator bool() const noexcept { return ring_ != nullptr; }
 
         /// @brief Hands the item to the consumers. `f` is device work that writes the slot
-        /// (consumers wait for it); default: the host wrote it and it is ready now.
+        /// (consumers wait for it); default: the host wrote it and it is ready now. The lease
+        /// becomes empty.
+        /// @throws std::system_error invalid_argument on an empty lease (already published, moved
+        ///         from, or never claimed)
         void publish(const fence_type& f = fence_type{}) {
-            UNIBUF_ASSERT(ring_ != nullptr, "publish of an empty write_slot");
-            std::exchange(ring_, nullptr)->finish_write(seq_, f, false);
+            (void)held("publish()");
+            std::exchange(ring_, nullptr)->finish_write(std::exchange(seq_, 0), f, false);
         }
 
     private:
         friend class ring;
         write_slot(ring* r, std::uint64_t s) noexcept : ring_(r), seq_(s) {}
+        ring* held(const char* what) const {
+            if (ring_ == nullptr)
+                throw_error(errc::invalid_argument, std::string("unibuf: ring: ") + what +
+                                                        " of an empty write_slot (moved from, published or never "
+                                                        "claimed)");
+            return ring_;
+        }
         ring* ring_ = nullptr;
         std::uint64_t seq_ = 0;
     };
@@ -180,45 +243,66 @@ public:
         /// @brief An empty lease (holds no slot).
         read_slot() = default;
         /// @brief Takes over `o`'s slot; `o` becomes empty.
-        read_slot(read_slot&& o) noexcept : ring_(std::exchange(o.ring_, nullptr)), seq_(o.seq_) {}
+        read_slot(read_slot&& o) noexcept : ring_(std::exchange(o.ring_, nullptr)), seq_(std::exchange(o.seq_, 0)) {}
+        /// @brief Releases the slot held before (if any, with no device fence), then takes over
+        /// `o`'s; `o` becomes empty.
         read_slot& operator=(read_slot&& o) noexcept {
             if (this != &o) {
                 if (ring_ != nullptr) ring_->finish_read(seq_, fence_type{});
                 ring_ = std::exchange(o.ring_, nullptr);
-                seq_ = o.seq_;
+                seq_ = std::exchange(o.seq_, 0);
             }
             return *this;
         }
         read_slot(const read_slot&) = delete;
         read_slot& operator=(const read_slot&) = delete;
-        /// @brief Releases the slot with no device fence (a host consumer that is done).
+        /// @brief Releases the slot with no device fence (a host consumer that is done). Nothing
+        /// when empty.
         ~read_slot() {
             if (ring_ != nullptr) ring_->finish_read(seq_, fence_type{});
         }
 
         /// @brief The slot's buffer (this lease's alone until `release`).
-        [[nodiscard]] Buf& buffer() const noexcept { return ring_->slots_[seq_ % N]; }
-        /// @brief The slot's buffer, as `buffer()`.
-        [[nodiscard]] Buf& operator*() const noexcept { return buffer(); }
-        /// @brief Member access to the slot's buffer.
-        [[nodiscard]] Buf* operator->() const noexcept { return &buffer(); }
+        /// @throws std::system_error invalid_argument on an empty lease
+        [[nodiscard]] slot_type& buffer() const { return held("buffer()")->slots_[seq_ % S]; }
+        /// @brief The slot's buffer, as `buffer()` (throws the same on an empty lease).
+        [[nodiscard]] slot_type& operator*() const { return buffer(); }
+        /// @brief Member access to the slot's buffer (throws as `buffer()` on an empty lease).
+        [[nodiscard]] slot_type* operator->() const { return &buffer(); }
         /// @brief The item's sequence number.
-        [[nodiscard]] std::uint64_t sequence() const noexcept { return seq_; }
+        /// @throws std::system_error invalid_argument on an empty lease
+        [[nodiscard]] std::uint64_t sequence() const {
+            (void)held("sequence()");
+            return seq_;
+        }
         /// @brief The slot index (`sequence() % N`).
-        [[nodiscard]] std::size_t index() const noexcept { return static_cast<std::size_t>(seq_ % N); }
-        /// @brief True while the lease holds a slot.
+        /// @throws std::system_error invalid_argument on an empty lease
+        [[nodiscard]] std::size_t index() const {
+            (void)held("index()");
+            return static_cast<std::size_t>(seq_ % S);
+        }
+        /// @brief True while the lease holds a slot (false when empty).
         [[nodiscard]] explicit operator bool() const noexcept { return ring_ != nullptr; }
 
         /// @brief Gives the slot back to the producers. `f` is device work that still reads the
         /// slot (a GPU consumer's dispatch): the slot is not claimed again before `f` completes.
+        /// The lease becomes empty.
+        /// @throws std::system_error invalid_argument on an empty lease (already released, moved
+        ///         from, or never read)
         void release(const fence_type& f = fence_type{}) {
-            UNIBUF_ASSERT(ring_ != nullptr, "release of an empty read_slot");
-            std::exchange(ring_, nullptr)->finish_read(seq_, f);
+            (void)held("release()");
+            std::exchange(ring_, nullptr)->finish_read(std::exchange(seq_, 0), f);
         }
 
     private:
         friend class ring;
         read_slot(ring* r, std::uint64_t s) noexcept : ring_(r), seq_(s) {}
+        ring* held(const char* what) const {
+            if (ring_ == nullptr)
+                throw_error(errc::invalid_argument, std::string("unibuf: ring: ") + what +
+                                                        " of an empty read_slot (moved from, released or never read)");
+            return ring_;
+        }
         ring* ring_ = nullptr;
         std::uint64_t seq_ = 0;
     };
@@ -226,28 +310,51 @@ public:
     /// @brief A ring of `N` owning buffers of `elements` elements each, allocated now.
     /// @throws std::system_error from the buffers' allocation
     ring(backend_type& backend, std::size_t elements)
-        requires std::constructible_from<Buf, backend_type&, std::size_t>
-        : ring(backend, [&](std::size_t) { return Buf(backend, elements); }) {}
+        requires valid && std::constructible_from<slot_type, backend_type&, std::size_t>
+        : ring(backend, [&](std::size_t) { return slot_type(backend, elements); }) {}
 
-    /// @brief A ring whose slot `i` is `make(i)` (e.g. `pool.acquire<float>(n)` for pool-backed slots).
-    /// @throws whatever `make` throws
+    /// @brief A ring whose slot `i` is `make(i)` (e.g. `pool.acquire<float>(n)` for pool-backed
+    /// slots). Every slot must hold memory on `backend`: the ring waits on `backend`'s fences.
+    /// @throws std::system_error invalid_argument when `make` returns an empty (moved-from) buffer
+    ///         or a buffer of another backend object (names the slot); whatever `make` throws
     template <class Make>
-        requires std::invocable<Make&, std::size_t> && std::same_as<std::invoke_result_t<Make&, std::size_t>, Buf>
+        requires valid && std::invocable<Make&, std::size_t> &&
+                 std::same_as<std::invoke_result_t<Make&, std::size_t>, slot_type>
     ring(backend_type& backend, Make&& make)
-        : backend_(&backend), slots_(make_slots(make, std::make_index_sequence<N>{})) {
-        for (std::size_t i = 0; i < N; ++i) state_[i].seq = i;
+        : backend_(&backend), slots_(make_slots(make, std::make_index_sequence<S>{})) {
+        for (std::size_t i = 0; i < S; ++i) {
+            state_[i].seq = i;
+            check_slot(i);
+        }
     }
+
+    /// @brief Only for a ring rule R13 rejects: accepts the arguments so that the rejection is
+    /// the only error.
+    template <class AnyBackend, class Arg>
+        requires(!valid)
+    ring(AnyBackend&, Arg&&) : backend_(nullptr) {}
 
     ring(const ring&) = delete;
     ring& operator=(const ring&) = delete;
     /// @brief Leases must be gone; the slot buffers then wait for their last device use themselves.
     ~ring() = default;
 
+    /// @brief Bound on the waits of `claim()` and `read()` without a timeout argument (default
+    /// `default_wait_timeout`, 10 s). Any thread may set it.
+    void set_wait_timeout(std::chrono::nanoseconds t) noexcept { wait_timeout_.store(t.count(), std::memory_order_relaxed); }
+    /// @brief The bound `set_wait_timeout` set.
+    [[nodiscard]] std::chrono::nanoseconds wait_timeout() const noexcept {
+        return std::chrono::nanoseconds(wait_timeout_.load(std::memory_order_relaxed));
+    }
+
     // ---- producer ---------------------------------------------------------------------------
 
+    /// @brief Claims the next slot, waiting at most `wait_timeout()`.
+    /// @throws std::system_error timeout, naming the claim, its duration and what it waited for
+    [[nodiscard]] write_slot claim() { return claim(wait_timeout()); }
     /// @brief Claims the next slot, waiting at most `timeout`.
-    /// @throws std::system_error timeout, saying what it waited for
-    [[nodiscard]] write_slot claim(std::chrono::nanoseconds timeout = default_wait_timeout) {
+    /// @throws std::system_error timeout, naming the claim, its duration and what it waited for
+    [[nodiscard]] write_slot claim(std::chrono::nanoseconds timeout) {
         blocker_type b;
         auto w = wait_loop<write_slot>(&ring::claim_step, timeout, b);
         if (!w) throw_error(errc::timeout, timeout_message("claim", b, timeout));
@@ -273,9 +380,12 @@ public:
 
     // ---- consumer ---------------------------------------------------------------------------
 
+    /// @brief Takes the next published item in sequence order, waiting at most `wait_timeout()`.
+    /// @throws std::system_error timeout, naming the read, its duration and what it waited for
+    [[nodiscard]] read_slot read() { return read(wait_timeout()); }
     /// @brief Takes the next published item in sequence order, waiting at most `timeout`.
-    /// @throws std::system_error timeout, saying what it waited for
-    [[nodiscard]] read_slot read(std::chrono::nanoseconds timeout = default_wait_timeout) {
+    /// @throws std::system_error timeout, naming the read, its duration and what it waited for
+    [[nodiscard]] read_slot read(std::chrono::nanoseconds timeout) {
         blocker_type b;
         auto r = wait_loop<read_slot>(&ring::read_step, timeout, b);
         if (!r) throw_error(errc::timeout, timeout_message("read", b, timeout));
@@ -303,9 +413,15 @@ public:
 
     /// @brief Slot `i`'s buffer, outside the protocol (set-up and inspection while no lease on it
     /// is held; the caller keeps that order).
-    [[nodiscard]] Buf& slot(std::size_t i) noexcept { return slots_[i]; }
+    /// @throws std::system_error out_of_range when `i >= N` (names `i` and `N`)
+    [[nodiscard]] slot_type& slot(std::size_t i) {
+        check_index("slot", i);
+        return slots_[i];
+    }
     /// @brief The device fence slot `i` waits on before its next hand-out (complete when none).
+    /// @throws std::system_error out_of_range when `i >= N` (names `i` and `N`)
     [[nodiscard]] fence_type slot_fence(std::size_t i) const {
+        check_index("slot_fence", i);
         std::lock_guard lk(m_);
         return state_[i].fence;
     }
@@ -334,14 +450,38 @@ private:
     };
 
     template <class M, std::size_t... I>
-    static std::array<Buf, N> make_slots(M& make, std::index_sequence<I...>) {
+    static std::array<slot_type, S> make_slots(M& make, std::index_sequence<I...>) {
         return {{make(I)...}};
+    }
+
+    static void check_index(const char* what, std::size_t i) {
+        if (i >= S)
+            throw_error(errc::out_of_range, std::string("unibuf: ring: ") + what + "(" + std::to_string(i) +
+                                                ") of a ring of " + std::to_string(N) + " slots");
+    }
+
+    // A slot from `make` must hold memory on this ring's backend: the ring waits on its fences.
+    void check_slot(std::size_t i) const {
+        const slot_type& b = slots_[i];
+        if constexpr (requires { { b.empty() } -> std::convertible_to<bool>; }) {
+            if (b.empty())
+                throw_error(errc::invalid_argument, "unibuf: ring: slot " + std::to_string(i) + " of " +
+                                                        std::to_string(N) +
+                                                        " is an empty (moved-from) buffer; each slot needs memory");
+        }
+        if constexpr (requires { { &b.backend() } -> std::convertible_to<const backend_type*>; }) {
+            if (&b.backend() != backend_)
+                throw_error(errc::invalid_argument, "unibuf: ring: slot " + std::to_string(i) + " of " +
+                                                        std::to_string(N) +
+                                                        " lives on another backend object than the ring's; the ring "
+                                                        "waits on its own backend's fences");
+        }
     }
 
     // Under the lock. What blocks the next claim (none: it may proceed).
     blocker_type claim_state() const {
         const std::uint64_t s = next_claim_;
-        const std::size_t i = static_cast<std::size_t>(s % N);
+        const std::size_t i = static_cast<std::size_t>(s % S);
         const slot_state& st = state_[i];
         if (st.seq != s || st.ph != phase::free) return {ring_wait::consumer, fence_type{}, s, i};
         if (!backend_->is_complete(st.fence)) return {ring_wait::device, st.fence, s, i};
@@ -365,7 +505,7 @@ private:
     // Under the lock. What blocks the next read, looking past abandoned items (never changes anything).
     blocker_type read_state() const {
         for (std::uint64_t s = next_read_;; ++s) {
-            const std::size_t i = static_cast<std::size_t>(s % N);
+            const std::size_t i = static_cast<std::size_t>(s % S);
             const slot_state& st = state_[i];
             if (st.seq != s || st.ph != phase::published) return {ring_wait::producer, fence_type{}, s, i};
             if (st.abandoned) continue;
@@ -378,11 +518,11 @@ private:
     bool skip_abandoned() {
         bool freed = false;
         for (;;) {
-            slot_state& st = state_[next_read_ % N];
+            slot_state& st = state_[next_read_ % S];
             if (st.seq != next_read_ || st.ph != phase::published || !st.abandoned) return freed;
             st.abandoned = false;
             st.ph = phase::free;
-            st.seq = next_read_ + N;
+            st.seq = next_read_ + S;
             st.fence = fence_type{};
             ++next_read_;
             freed = true;
@@ -434,7 +574,7 @@ private:
     void finish_write(std::uint64_t s, const fence_type& f, bool abandoned) {
         {
             std::lock_guard lk(m_);
-            slot_state& st = state_[s % N];
+            slot_state& st = state_[s % S];
             UNIBUF_ASSERT(st.seq == s && st.ph == phase::writing, "ring: publish of a slot that is not claimed");
             st.ph = phase::published;
             st.abandoned = abandoned;
@@ -446,10 +586,10 @@ private:
     void finish_read(std::uint64_t s, const fence_type& f) {
         {
             std::lock_guard lk(m_);
-            slot_state& st = state_[s % N];
+            slot_state& st = state_[s % S];
             UNIBUF_ASSERT(st.seq == s && st.ph == phase::reading, "ring: release of a slot that is not read");
             st.ph = phase::free;
-            st.seq = s + N;
+            st.seq = s + S;
             st.fence = f;
         }
         cv_.notify_all();
@@ -469,10 +609,11 @@ private:
     }
 
     backend_type* backend_;
-    std::array<Buf, N> slots_;  // destroyed last-but-state: each waits for its own last device use
+    std::array<slot_type, S> slots_;  // destroyed last-but-state: each waits for its own last device use
     mutable std::mutex m_;
     std::condition_variable cv_;
-    std::array<slot_state, N> state_{};
+    std::array<slot_state, S> state_{};
+    std::atomic<std::chrono::nanoseconds::rep> wait_timeout_{default_wait_timeout.count()};
     std::uint64_t next_claim_ = 0;
     std::uint64_t next_read_ = 0;
 };

@@ -17,8 +17,12 @@
 /// | non-coherent, staged or shadow (GL forced traditional path) | the block's `flush()`, done by `dispatch` before each device use |
 ///
 /// Rules (checked where cheap):
-/// - a request larger than a segment is an error (`errc::capacity_exceeded`, naming both sizes);
-///   nothing is ever truncated; a zero-element request is `errc::invalid_argument`;
+/// - the ring lives in host-mapped memory: `placement::device` (no mapping) and policy arguments
+///   of the wrong category are rejected at compile time with one error (rule R18);
+/// - a request larger than a segment is an error (`errc::capacity_exceeded`, naming the element
+///   count, the element size and the segment); so is one whose byte size passes 2^64; nothing is
+///   ever truncated, and a rejected request changes nothing; a zero-element request is
+///   `errc::invalid_argument`;
 /// - device work that reads a block must be submitted before the ring comes back to its segment;
 ///   work submitted after the segment closed is reported through the block's `after_device_use`
 ///   (`dispatch` does it), which moves the segment's fence forward; a block used after its segment
@@ -71,6 +75,23 @@ struct upload_stream_stats {
 
 namespace detail {
 
+/// True unless `P` is a placement policy without a host pointer (`placement::device`): the
+/// stream's R18 check, written so that a non-policy argument reaches its own message instead.
+template <class P>
+[[nodiscard]] consteval bool stream_placement_mapped() {
+    if constexpr (PlacementPolicy<P>) {
+        return P::host_pointer;
+    } else {
+        return true;
+    }
+}
+
+/// `lcm(a, b)` of two alignments (> 0), or 0 when it does not fit in 64 bits.
+[[nodiscard]] constexpr std::uint64_t stream_lcm(std::uint64_t a, std::uint64_t b) noexcept {
+    std::uint64_t l = 0;
+    return checked_mul(a / std::gcd(a, b), b, l) ? l : 0;
+}
+
 /// A fence after all device work submitted so far, by what the backend offers.
 template <class B>
 [[nodiscard]] typename B::fence fence_after_submitted(B& backend) {
@@ -101,6 +122,12 @@ class upload_stream;
 ///
 /// It models `Buffer` and `DeviceBindable` (access::write_only, sync::none), so `dispatch` flushes
 /// it where the memory needs that and reports the dispatch's fence back to the stream.
+///
+/// An empty block (default-constructed) holds no range: `size()`, `size_bytes()`, `byte_offset()`
+/// and `segment()` are 0, `valid()` is false, `view()` has no elements, `data()` is null,
+/// `after_device_use` does nothing, and `allocation()`, `range()`, `assign`, `flush` and
+/// `before_device_use` (so binding it to a dispatch) throw `errc::invalid_argument`.
+/// The stream must outlive its blocks.
 /// @tparam T element type
 /// @tparam Stream the `upload_stream` it came from
 template <class T, class Stream>
@@ -118,30 +145,40 @@ public:
     /// @brief An empty block (holds no range).
     stream_block() = default;
 
-    /// @brief Number of elements.
+    /// @brief Number of elements (0 for an empty block).
     [[nodiscard]] std::size_t size() const noexcept { return count_; }
-    /// @brief Size in bytes.
+    /// @brief Size in bytes (0 for an empty block; the stream checked at the push that it fits).
     [[nodiscard]] std::uint64_t size_bytes() const noexcept { return static_cast<std::uint64_t>(count_) * sizeof(T); }
-    /// @brief Byte offset of the block inside `allocation()` (aligned for a storage-buffer binding).
+    /// @brief Byte offset of the block inside `allocation()` (aligned for a storage-buffer
+    /// binding; 0 for an empty block).
     [[nodiscard]] std::uint64_t byte_offset() const noexcept { return offset_; }
-    /// @brief True when the block holds no range.
+    /// @brief True when the block holds no range (default-constructed).
     [[nodiscard]] bool empty() const noexcept { return stream_ == nullptr; }
     /// @brief The stream's allocation (GL: `allocation().buffer()` is the buffer name to bind).
-    [[nodiscard]] allocation_type& allocation() const noexcept { return stream_->allocation(); }
-    /// @brief Index of the segment the block lies in.
+    /// @throws std::system_error invalid_argument for an empty block
+    [[nodiscard]] allocation_type& allocation() const {
+        require_stream("allocation()");
+        return stream_->allocation();
+    }
+    /// @brief Index of the segment the block lies in (0 for an empty block).
     [[nodiscard]] std::size_t segment() const noexcept { return segment_; }
-    /// @brief False once the stream reopened the block's segment (its bytes may be overwritten).
+    /// @brief False once the stream reopened the block's segment (its bytes may be overwritten),
+    /// and for an empty block.
     [[nodiscard]] bool valid() const noexcept { return stream_ != nullptr && stream_->current(segment_, opening_); }
 
-    /// @brief The host view: elements can be assigned, never read (write-combined memory).
+    /// @brief The host view: elements can be assigned, never read (write-combined memory). No
+    /// elements for an empty block.
     [[nodiscard]] write_only_view<T> view() const noexcept { return write_only_view<T>(data(), count_); }
-    /// @brief Raw destination pointer, for memcpy-like producers. Do not read through it.
+    /// @brief Raw destination pointer, for memcpy-like producers (null for an empty block). Do not
+    /// read through it.
     [[nodiscard]] T* data() const noexcept {
         return stream_ == nullptr ? nullptr : reinterpret_cast<T*>(stream_->host_data() + offset_);
     }
     /// @brief Copies `src` to elements `[offset, offset + src.size())`.
-    /// @throws std::system_error out_of_range naming the request and the block size
+    /// @throws std::system_error out_of_range naming the request and the block size,
+    ///         invalid_argument for an empty block
     void assign(std::span<const T> src, std::size_t offset = 0) const {
+        require_stream("assign");
         if (offset > count_ || src.size() > count_ - offset)
             throw_error(errc::out_of_range, "unibuf: stream_block::assign of " + std::to_string(src.size()) +
                                                 " elements at offset " + std::to_string(offset) + " into a block of " +
@@ -150,7 +187,8 @@ public:
     }
 
     /// @brief The range as a backend sees a binding.
-    [[nodiscard]] bound_range<backend_type> range(usage u = usage::read) const noexcept {
+    /// @throws std::system_error invalid_argument for an empty block
+    [[nodiscard]] bound_range<backend_type> range(usage u = usage::read) const {
         return {&allocation(), offset_, size_bytes(), u};
     }
 
@@ -158,13 +196,16 @@ public:
     /// coherent zero-copy memory, else the backend's flush of the block's bytes (a copy on staged
     /// / shadow memory). `dispatch` calls it for you (through `before_device_use`).
     /// @returns the fence after which the device sees the writes (complete when nothing was needed)
+    /// @throws std::system_error invalid_argument (an empty block, or one whose segment was
+    ///         reopened), and the backend's errors
     fence_type flush() {
         check_valid("flush");
         return stream_->flush_range(offset_, size_bytes());
     }
 
     /// @brief Device-use protocol (called by `dispatch`): flushes where needed.
-    /// @throws std::system_error invalid_argument when the segment was reopened since the push
+    /// @throws std::system_error invalid_argument when the block is empty or its segment was
+    ///         reopened since the push
     fence_type before_device_use(usage u) {
         (void)u;
         check_valid("device use");
@@ -172,7 +213,7 @@ public:
     }
     /// @brief Device-use protocol: device work with fence `f` (submitted now) reads the block, so
     /// its segment is not reopened before `f` completes. Call it for work you submit yourself
-    /// after the block's segment may have closed.
+    /// after the block's segment may have closed. Nothing for an empty block.
     void after_device_use(const fence_type& f, usage u) noexcept {
         (void)u;
         if (stream_ != nullptr) stream_->note_use(segment_, opening_, f);
@@ -184,9 +225,14 @@ private:
     stream_block(Stream* s, std::uint64_t offset, std::size_t count, std::size_t segment, std::uint64_t opening) noexcept
         : stream_(s), offset_(offset), count_(count), segment_(segment), opening_(opening) {}
 
-    void check_valid(const char* what) const {
+    void require_stream(const char* what) const {
         if (stream_ == nullptr)
-            throw_error(errc::invalid_argument, std::string("unibuf: stream_block: ") + what + " of an empty block");
+            throw_error(errc::invalid_argument,
+                        std::string("unibuf: stream_block: ") + what + " of an empty block (it holds no range)");
+    }
+
+    void check_valid(const char* what) const {
+        require_stream(what);
         if (!valid())
             throw_error(errc::invalid_argument,
                         std::string("unibuf: stream_block: ") + what + " of a block of segment " +
@@ -209,30 +255,43 @@ private:
 /// @tparam Coherence `coherence::write_combined` (default: streaming stores, never read back) or
 ///         another coherence policy (`explicit_flush`: blocks are flushed before device use)
 /// @tparam Placement where the ring lives; it must have a host pointer (not `placement::device`)
+///
+/// Neither copyable nor movable (its blocks point to it), so a stream is never empty.
 template <Backend B, class Coherence = coherence::write_combined, class Placement = placement::automatic>
 class upload_stream {
-    static_assert(CoherencePolicy<Coherence>, "unibuf: upload_stream's second argument must be a coherence policy");
-    static_assert(PlacementPolicy<Placement>, "unibuf: upload_stream's third argument must be a placement policy");
-    static_assert(Placement::host_pointer,
+    // Rule R18, one message per mistake; the buffer type below is made of valid policies either
+    // way, so that a rejected argument is the only error.
+    static_assert(CoherencePolicy<Coherence>,
+                  "unibuf: upload_stream's second argument must be a coherence policy (coherence::write_combined, "
+                  "coherence::explicit_flush or coherence::coherent) (rule R18)");
+    static_assert(PlacementPolicy<Placement>,
+                  "unibuf: upload_stream's third argument must be a placement policy with a host mapping "
+                  "(placement::automatic, placement::host or placement::device_mapped) (rule R18)");
+    static_assert(detail::stream_placement_mapped<Placement>(),
                   "unibuf: upload_stream writes through a host mapping; placement::device has none: use "
-                  "placement::automatic, placement::host or placement::device_mapped");
+                  "placement::automatic, placement::host or placement::device_mapped (rule R18)");
+    using valid_coherence = std::conditional_t<CoherencePolicy<Coherence>, Coherence, coherence::write_combined>;
+    using valid_placement = std::conditional_t<PlacementPolicy<Placement> && detail::stream_placement_mapped<Placement>(),
+                                               Placement, placement::automatic>;
 
 public:
     using backend_type = B;
     using fence_type = typename B::fence;
     using allocation_type = typename B::allocation;
-    using coherence_policy = Coherence;
-    using placement_policy = Placement;
+    using coherence_policy = valid_coherence;
+    using placement_policy = valid_placement;
     /// @brief The block type `push<T>` returns.
     template <class T>
     using block = stream_block<T, upload_stream>;
     /// @brief The underlying buffer: write-only bytes, no automatic synchronization (the stream fences).
-    using buffer_type = basic_buffer<std::byte, B, access::write_only, Coherence, Placement, sync::none>;
+    using buffer_type = basic_buffer<std::byte, B, access::write_only, valid_coherence, valid_placement, sync::none>;
 
     /// @brief Allocates `segments` segments of at least `segment_bytes` bytes each (rounded up to
     /// the backend's storage-offset alignment and, for memory that needs flushes, its flush atom).
-    /// @throws std::system_error invalid_argument (zero segments or bytes, size overflow), and the
-    /// allocation's errors (out_of_memory, mapping_failed, wrong_thread, ...)
+    /// @throws std::system_error invalid_argument (zero segments or bytes; alignments whose least
+    /// common multiple passes 2^64), capacity_exceeded (the rounded segment, or all segments
+    /// together, pass 2^64 bytes or the address space: the message names the segment count and
+    /// size), and the allocation's errors (out_of_memory, mapping_failed, wrong_thread, ...)
     upload_stream(B& backend, std::uint64_t segment_bytes, std::size_t segments = 3)
         : backend_(&backend), base_align_(base_alignment(backend)),
           segment_bytes_(checked_segment_bytes(segment_bytes, segments, base_align_)),
@@ -244,6 +303,8 @@ public:
 
     upload_stream(const upload_stream&) = delete;  // blocks point to their stream
     upload_stream& operator=(const upload_stream&) = delete;
+    upload_stream(upload_stream&&) = delete;
+    upload_stream& operator=(upload_stream&&) = delete;
 
     /// @brief Waits (bounded by the wait timeout) for all device work that may read the ring.
     ~upload_stream() { wait_all_noexcept(); }
@@ -252,8 +313,10 @@ public:
 
     /// @brief Reserves `count` elements of `T`, waiting at most `timeout` when the ring must come
     /// back to a segment the device still reads.
-    /// @throws std::system_error capacity_exceeded (larger than a segment), invalid_argument
-    /// (zero elements), timeout (naming the segment waited for), and the backend's errors
+    /// @throws std::system_error capacity_exceeded (larger than a segment, or `count * sizeof(T)`
+    /// past 2^64: the message names the count and the element size; the stream is unchanged),
+    /// invalid_argument (zero elements), timeout (naming the segment waited for and the bound),
+    /// and the backend's errors
     template <class T>
     [[nodiscard]] block<T> push(std::size_t count, std::chrono::nanoseconds timeout) {
         static_assert(BufferElement<T>, "unibuf: upload_stream::push<T>: T must be trivially copyable (rule R1)");
@@ -273,8 +336,12 @@ public:
     /// @throws as `push`
     template <class T>
     [[nodiscard]] block<T> upload(std::span<const T> src) {
-        block<T> b = push<T>(src.size());
-        b.view().assign(src);
+        static_assert(BufferElement<T>, "unibuf: upload_stream::upload<T>: T must be trivially copyable (rule R1)");
+        block<T> b{};
+        if constexpr (BufferElement<T>) {
+            b = push<T>(src.size());
+            b.view().assign(src);
+        }
         return b;
     }
 
@@ -330,7 +397,13 @@ public:
     /// @brief Bytes used in the current segment (padding included).
     [[nodiscard]] std::uint64_t segment_used() const noexcept { return head_; }
     /// @brief The fence segment `i` waits on before it is reopened (complete when none).
-    [[nodiscard]] const fence_type& segment_fence(std::size_t i) const noexcept { return segments_[i].fence; }
+    /// @throws std::system_error out_of_range when `i` is not a segment index
+    [[nodiscard]] const fence_type& segment_fence(std::size_t i) const {
+        if (i >= segments_.size())
+            throw_error(errc::out_of_range, "unibuf: upload_stream::segment_fence(" + std::to_string(i) + ") of a ring of " +
+                                                std::to_string(segments_.size()) + " segments");
+        return segments_[i].fence;
+    }
     /// @brief Offset alignment of every block (before `alignof(T)`): the least common multiple of
     /// the backend's storage-offset alignment and its flush atom (segments are multiples of it).
     [[nodiscard]] std::uint64_t alignment() const noexcept { return base_align_; }
@@ -359,22 +432,35 @@ private:
     // Storage-offset alignment, and the flush atom so that no flush rounds into a neighbouring block.
     static std::uint64_t base_alignment(B& backend) {
         const device_limits l = backend.limits();
-        return std::lcm(std::max<std::uint64_t>(1, l.min_storage_offset_alignment),
-                        std::max<std::uint64_t>(1, l.non_coherent_atom));
+        const std::uint64_t storage = std::max<std::uint64_t>(1, l.min_storage_offset_alignment);
+        const std::uint64_t atom = std::max<std::uint64_t>(1, l.non_coherent_atom);
+        const std::uint64_t a = detail::stream_lcm(storage, atom);
+        if (a == 0)
+            throw_error(errc::invalid_argument, "unibuf: upload_stream: the backend's storage-offset alignment " +
+                                                    std::to_string(storage) + " and flush atom " + std::to_string(atom) +
+                                                    " have no common multiple below 2^64");
+        return a;
     }
+    // `bytes` rounded up to `align`, checked: zero sizes are invalid, a rounding past 2^64 too large.
     static std::uint64_t checked_segment_bytes(std::uint64_t bytes, std::size_t segments, std::uint64_t align) {
         if (segments == 0 || bytes == 0)
             throw_error(errc::invalid_argument, "unibuf: upload_stream of " + std::to_string(segments) +
                                                     " segments of " + std::to_string(bytes) +
                                                     " bytes: both must be at least 1");
-        if (bytes > std::numeric_limits<std::uint64_t>::max() - align)
-            throw_error(errc::invalid_argument, "unibuf: upload_stream segment of " + std::to_string(bytes) + " bytes is too large");
-        return detail::align_up(bytes, align);
+        std::uint64_t rounded = 0;
+        if (!detail::checked_align_up(bytes, align, rounded))
+            throw_error(errc::capacity_exceeded, "unibuf: upload_stream of " + std::to_string(segments) +
+                                                     " segments of " + std::to_string(bytes) +
+                                                     " bytes: a segment rounded up to the alignment " +
+                                                     std::to_string(align) + " passes 2^64 bytes");
+        return rounded;
     }
     static std::size_t checked_total(std::uint64_t segment_bytes, std::size_t segments) {
         if (segment_bytes > std::numeric_limits<std::size_t>::max() / segments)
-            throw_error(errc::invalid_argument, "unibuf: upload_stream of " + std::to_string(segments) + " segments of " +
-                                                    std::to_string(segment_bytes) + " bytes overflows size_t");
+            throw_error(errc::capacity_exceeded, "unibuf: upload_stream of " + std::to_string(segments) +
+                                                     " segments of " + std::to_string(segment_bytes) +
+                                                     " bytes: the ring passes the largest size (" +
+                                                     std::to_string(std::numeric_limits<std::size_t>::max()) + " bytes)");
         return static_cast<std::size_t>(segment_bytes * segments);
     }
 
@@ -456,24 +542,28 @@ private:
             if (why != nullptr) *why = "unibuf: upload_stream::push of 0 elements; a block holds at least one";
             return errc::invalid_argument;
         }
-        const std::uint64_t align = std::lcm(base_align_, static_cast<std::uint64_t>(elem_align));
+        // 0: the alignment itself passes 2^64 (no block of this type can be placed).
+        const std::uint64_t align = detail::stream_lcm(base_align_, static_cast<std::uint64_t>(elem_align));
         // Segments start at multiples of base_align_: an over-aligned T may need padding there.
-        const std::uint64_t usable = segment_bytes_ - std::min(segment_bytes_, align - base_align_);
+        const std::uint64_t usable = align == 0 ? 0 : segment_bytes_ - std::min(segment_bytes_, align - base_align_);
         const bool overflow = count > std::numeric_limits<std::uint64_t>::max() / elem_size;
         const std::uint64_t bytes = overflow ? 0 : static_cast<std::uint64_t>(count) * elem_size;
         if (overflow || bytes > usable) {
             if (why != nullptr)
-                *why = "unibuf: upload_stream::push of " + std::to_string(count) + " elements of " +
-                       std::to_string(elem_size) + " bytes (" +
+                *why = "unibuf: upload_stream::push of " + detail::elements_text(count, elem_size) + " (" +
                        (overflow ? std::string("more than 2^64") : std::to_string(bytes)) +
                        " bytes) does not fit in a segment of " + std::to_string(segment_bytes_) + " bytes (" +
                        (usable != segment_bytes_ ? std::to_string(usable) + " usable at alignment " + std::to_string(align) + ", " : std::string()) +
                        std::to_string(segments_.size()) + " segments); make the segments larger or split the upload";
             return errc::capacity_exceeded;
         }
+        // `base + head_` and `end` lie inside the ring (its size fits in size_t); the rounding up and
+        // the block's end are checked without forming a sum past the segment.
         const std::uint64_t base = current_ * segment_bytes_;
-        std::uint64_t at = detail::align_up(base + head_, align);
-        if (at + bytes > base + segment_bytes_) {
+        const std::uint64_t end = base + segment_bytes_;
+        std::uint64_t at = 0;
+        const bool fits = detail::checked_align_up(base + head_, align, at) && at <= end && bytes <= end - at;
+        if (!fits) {
             const std::size_t next = (current_ + 1) % segments_.size();
             if (!closed_) close_current();  // a failed earlier try may have closed it already
             if (const std::error_code ec = wait_segment(next, timeout, why)) return ec;
@@ -482,6 +572,8 @@ private:
             closed_ = false;
             segments_[next].fence = fence_type{};
             segments_[next].opening = ++openings_;
+            // A fresh segment starts at a multiple of base_align_; the padding to `align` is at most
+            // align - base_align_, which `usable` left room for: the block ends inside the segment.
             at = detail::align_up(next * segment_bytes_, align);
         }
         head_ = at + bytes - current_ * segment_bytes_;

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -231,9 +232,107 @@ TYPED_TEST_P(ProduceBehaviour, BadArgumentsAreRejectedWithTheirValues) {
     expect_error([&] { producer<B> prod(this->dev(), 0); }, errc::invalid_argument, {"0 threads"});
 }
 
+TYPED_TEST_P(ProduceBehaviour, AMovedFromProducerIsEmptyAndEveryMemberIsSafe) {
+    using namespace unibuf;
+    using B = typename TypeParam::backend;
+    upload_buffer<std::uint32_t, B> buf(this->dev(), 4 * 3 * 1024 + 9);
+    const auto job = [](std::uint32_t seed) {
+        return [seed](write_only_view<std::uint32_t> out, std::size_t first) {
+            for (std::size_t i = 0; i < out.size(); ++i) out[i] = value_at<std::uint32_t>(first + i, seed);
+        };
+    };
+    producer<B> a(this->dev(), 2, tiny_options(produce_path::staged_pipelined));
+    (void)a.fill(buf, job(21));  // zero-copy memory: the ring now exists
+    const std::uint64_t ring = a.ring_bytes();
+
+    producer<B> b(std::move(a));
+    // NOLINTBEGIN(bugprone-use-after-move): the moved-from state is what is tested
+    EXPECT_TRUE(a.empty());
+    EXPECT_EQ(a.threads(), 0u);
+    EXPECT_EQ(a.ring_bytes(), 0u);
+    EXPECT_EQ(a.options().grain_bytes, 4096u) << "an empty producer keeps its options";
+    expect_error([&] { (void)a.fill(buf, job(22)); }, errc::invalid_argument, {"fill", "empty (moved-from) producer"});
+    expect_error([&] { (void)a.plan(buf); }, errc::invalid_argument, {"plan", "empty (moved-from) producer"});
+    // NOLINTEND(bugprone-use-after-move)
+    EXPECT_FALSE(b.empty());
+    EXPECT_EQ(b.threads(), 2u);
+    EXPECT_EQ(b.ring_bytes(), ring) << "the ring moved with the threads";
+    (void)b.fill(buf, job(23));
+    this->template expect_values<decltype(buf)>(this->device_contents(buf), 23, "a fill by the moved-to producer");
+
+    // Move assignment: the target's own threads and ring go first; the source is left empty.
+    producer<B> c(this->dev(), 1, tiny_options(produce_path::direct));
+    c = std::move(b);
+    EXPECT_TRUE(b.empty());  // NOLINT(bugprone-use-after-move)
+    EXPECT_EQ(c.threads(), 2u);
+    (void)c.fill(buf, job(24));
+    this->template expect_values<decltype(buf)>(this->device_contents(buf), 24, "a fill after move assignment");
+    producer<B> d(std::move(b));  // moving an empty producer gives an empty producer
+    EXPECT_TRUE(d.empty());
+}
+
+TYPED_TEST_P(ProduceBehaviour, AnEmptyBufferIsRejectedAndChangesNothing) {
+    using namespace unibuf;
+    using B = typename TypeParam::backend;
+    producer<B> prod(this->dev(), 2, tiny_options(produce_path::staged_pipelined));
+    upload_buffer<std::uint32_t, B> a(this->dev(), 1000);
+    upload_buffer<std::uint32_t, B> b(std::move(a));
+    const auto job = [](write_only_view<std::uint32_t> out, std::size_t first) {
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] = value_at<std::uint32_t>(first + i, 31);
+    };
+    expect_error([&] { (void)prod.fill(a, job); }, errc::invalid_argument, {"fill", "empty (moved-from) buffer"});
+    expect_error([&] { (void)prod.plan(a); }, errc::invalid_argument, {"plan", "empty (moved-from) buffer"});
+    EXPECT_EQ(prod.ring_bytes(), 0u) << "a rejected fill made no ring";
+    const auto r = prod.fill(b, job);
+    EXPECT_EQ(r.bytes, 4000u);
+    this->template expect_values<decltype(b)>(this->device_contents(b), 31, "the fill after the rejected one");
+}
+
+TYPED_TEST_P(ProduceBehaviour, AStagingRingPastTwoToThe64IsRejectedBeforeAnythingChanges) {
+    using namespace unibuf;
+    using B = typename TypeParam::backend;
+    constexpr std::size_t max = std::numeric_limits<std::size_t>::max();
+    produce_options huge = tiny_options(produce_path::staged_pipelined);
+    huge.chunk_bytes = max / 2;
+    huge.ring_chunks = 4;  // 4 chunks of 2^63 bytes
+    expect_error([&] { producer<B> prod(this->dev(), 1, huge); }, errc::capacity_exceeded,
+                 {"a staging ring of 4 chunks of 9223372036854775807 elements of 1 byte", "more than 2^64"});
+
+    // One-byte chunks pass at construction; a chunk is one element, so 8-byte elements make the
+    // ring 8 * (2^63 - 1) bytes: the fill is refused before it touches the buffer or the ring.
+    produce_options o = tiny_options(produce_path::staged_pipelined);
+    o.grain_bytes = 1;
+    o.chunk_bytes = 1;
+    o.ring_chunks = max / 2;
+    producer<B> prod(this->dev(), 2, o);
+    upload_buffer<std::uint64_t, B> up(this->dev(), 100);
+    up.fill(7);  // fenced: written straight into the mapping
+    std::atomic<std::size_t> calls{0};
+    const auto job = [&](write_only_view<std::uint64_t> out, std::size_t first) {
+        calls.fetch_add(1);
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] = first + i;
+    };
+    if (up.report().zero_copy) {  // the staged path of zero-copy memory goes through the ring
+        expect_error([&] { (void)prod.fill(up, job); }, errc::capacity_exceeded,
+                     {"a staging ring of 9223372036854775807 chunks of 1 element of 8 bytes"});
+        EXPECT_EQ(calls.load(), 0u) << "no writer ran";
+        EXPECT_EQ(prod.ring_bytes(), 0u);
+        for (auto v : this->device_contents(up)) ASSERT_EQ(v, 7u) << "the buffer was changed";
+    }
+    // The producer is usable: memory with its own staging needs no ring.
+    device_buffer<std::uint64_t, B> dev_buf(this->dev(), 100);
+    const auto r = prod.fill(dev_buf, job);
+    EXPECT_EQ(r.path, produce_path::staged_pipelined);
+    EXPECT_EQ(r.grains, 100u);
+    const auto got = this->device_contents(dev_buf);
+    for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], i) << "element " << i;
+}
+
 REGISTER_TYPED_TEST_SUITE_P(ProduceBehaviour, EveryPathDeliversEveryElementForEveryBufferKind,
                             ALaterFillReplacesTheDataAndReusesTheRing, APoolSliceIsFilledAndItsNeighboursAreNot,
                             AWriterErrorStopsTheFillIsRethrownAndTheProducerStaysUsable,
-                            BadArgumentsAreRejectedWithTheirValues);
+                            BadArgumentsAreRejectedWithTheirValues, AMovedFromProducerIsEmptyAndEveryMemberIsSafe,
+                            AnEmptyBufferIsRejectedAndChangesNothing,
+                            AStagingRingPastTwoToThe64IsRejectedBeforeAnythingChanges);
 
 } // namespace unibuf_test

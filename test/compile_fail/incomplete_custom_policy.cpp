@@ -1,5 +1,5 @@
-// A user policy of the access category that lacks host_write is rejected by AccessPolicy.
-// expect-error: the access policy lacks host_read/host_write traits
+// Rule R3: a user policy of the access category that lacks host_write is told which traits it lacks.
+// expect-error: the access policy lacks host_read/host_write traits.*\(rule R3\)
 #include <unibuf/unibuf.hpp>
 
 struct app_access {

@@ -1,6 +1,6 @@
-// basic_buffer is constrained on Backend: a type that is not a backend is rejected by the concept.
-// expect-error: (requires +Backend<B>|does not satisfy 'Backend')
-// allow-multiple-errors: the Backend constraint on basic_buffer fails at the declaration, and g++ reports each use of the invalid type too
+// Rule R9: basic_buffer's backend argument must be a Backend; a type that is not one is rejected
+// once, with the rule's message (not a cascade of errors about each missing backend member).
+// expect-error: the backend argument of a buffer is not a backend.*\(rule R9\)
 #include <unibuf/unibuf.hpp>
 
 struct not_a_backend {  // has an allocation type, but nothing else a backend needs
@@ -16,4 +16,5 @@ using backend = unibuf::host_backend;
 void use(backend& dev) {
     unibuf::basic_buffer<int, backend> buf(dev, 4);
     (void)buf.size();
+    buf.fill(1);
 }

@@ -1,5 +1,6 @@
-// state() exists only under sync::lazy (a requires-clause, so the compiler names the constraint).
-// expect-error: sync == (unibuf::)?sync_kind::lazy
+// Rule R10: state() is tracked only under sync::lazy; on a fenced buffer it is rejected with the
+// rule's message.
+// expect-error: state\(\) is tracked only under sync::lazy.*\(rule R10\)
 #include <unibuf/unibuf.hpp>
 
 void use(unibuf::host_backend& dev) {

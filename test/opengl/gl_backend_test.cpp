@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -99,6 +100,45 @@ TEST_F(gl_test, EachPlatformOfferedGivesAContextOnItsOwnThread) {
     }
     // The contexts above reloaded glad's pointers; this thread's context still works.
     GLint v = 0;
+    glGetIntegerv(GL_MAJOR_VERSION, &v);
+    EXPECT_GE(v, 4);
+}
+
+TEST_F(gl_test, MovedFromContextsAndDebugLogsAreEmptyAndSafe) {
+    (void)gpu();
+    std::string failure;
+    std::thread t([&] {  // a context of its own: making one current must not touch this thread's
+        try {
+            egl_context::options o;
+            o.debug = true;
+            egl_context c(o);
+            egl_context d(std::move(c));
+            gl_debug_log log(true);
+            gl_debug_log moved_log(std::move(log));
+            // NOLINTBEGIN(bugprone-use-after-move): the moved-from state is what is tested
+            if (c.context() != EGL_NO_CONTEXT || c.display() != EGL_NO_DISPLAY) failure += "handles kept; ";
+            c.release_current();  // nothing to release
+            c.reset();
+            try {
+                c.make_current();
+                failure += "make_current of an empty context did not throw; ";
+            } catch (const std::system_error& e) {
+                if (e.code() != make_error_code(errc::invalid_argument)) failure += std::string("wrong error: ") + e.what();
+            }
+            if (!log.take_errors().empty() || !log.take_other().empty() || log.error_count() != 0 || log.other_count() != 0)
+                failure += "a moved-from log holds messages; ";
+            // NOLINTEND(bugprone-use-after-move)
+            // The moved-to log still collects: an error provoked on purpose arrives there.
+            glBindBuffer(GL_ARRAY_BUFFER, 0xdeadbeef);
+            if (moved_log.take_errors().empty()) failure += "the moved-to log lost the callback; ";
+            d.make_current();
+        } catch (const std::system_error& e) {
+            failure += e.what();
+        }
+    });
+    t.join();
+    EXPECT_EQ(failure, "");
+    GLint v = 0;  // this thread's context is untouched
     glGetIntegerv(GL_MAJOR_VERSION, &v);
     EXPECT_GE(v, 4);
 }
@@ -259,6 +299,43 @@ TEST_F(gl_test, ZeroSizedAllocationIsRejected) {
     EXPECT_EQ(ec, make_error_code(errc::invalid_argument));
     EXPECT_FALSE(a);
 }
+
+TEST_F(gl_test, EmptyAllocationsAreRejectedClearly) {
+    memory_request r;
+    r.size_bytes = 256;
+    auto real = gpu().allocate(r);
+    gl_backend::allocation empty;
+    auto moved = gpu().allocate(r);
+    auto taken = std::move(moved);
+    for (gl_backend::allocation* e : {&empty, &moved}) {  // NOLINT(bugprone-use-after-move)
+        EXPECT_FALSE(*e);
+        EXPECT_EQ(e->host_data(), nullptr);
+        EXPECT_EQ(e->size(), 0u);
+        unibuf_test::expect_error([&] { (void)gpu().flush(*e, 0, 0); }, errc::invalid_argument, {"flush", "empty"});
+        unibuf_test::expect_error([&] { gpu().invalidate(*e, 0, 0); }, errc::invalid_argument, {"invalidate", "empty"});
+        unibuf_test::expect_error([&] { (void)gpu().copy(real, 0, *e, 0, 4); }, errc::invalid_argument,
+                                  {"copy destination", "empty"});
+    }
+    // Ranges near 2^64 are out of range, never wrapped into the allocation.
+    unibuf_test::expect_error([&] { (void)gpu().flush(real, ~std::uint64_t{0}, 2); }, errc::out_of_range,
+                              {"in an allocation of 256 bytes"});
+    EXPECT_TRUE(gpu().wait_idle());
+}
+
+// Allocations and kernels point to their backend's shared state: a backend is never moved.
+static_assert(!std::is_move_constructible_v<gl_backend> && !std::is_move_assignable_v<gl_backend>);
+
+TEST_F(gl_test, ASizeGLCannotTakeIsRefusedBeforeAnyGLCall) {
+    // GLsizeiptr is signed: 2^63 bytes and more would reach GL as a negative size (GL_INVALID_VALUE).
+    memory_request r;
+    r.size_bytes = std::uint64_t{1} << 63;
+    std::error_code ec;
+    auto a = gpu().try_allocate(r, ec);
+    EXPECT_FALSE(a);
+    EXPECT_EQ(ec, make_error_code(errc::out_of_memory));
+    unibuf_test::expect_error([&] { (void)gpu().allocate(r); }, errc::out_of_memory,
+                              {"asked for 9223372036854775808 bytes", "GLsizeiptr"});
+}  // TearDown: no GL error was raised
 
 // ---- kernels and dispatch ------------------------------------------------------------------------
 

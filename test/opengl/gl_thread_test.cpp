@@ -155,6 +155,31 @@ TEST_F(gl_test, ParallelWritesRejectOverlapsAndFinishOffTheContextThread) {
     EXPECT_THROW((void)batch.acquire(60, 1), std::system_error);
 }
 
+TEST_F(gl_test, ParallelWritesOfAnEmptyBufferAndMovedClaimsAreSafe) {
+    using buf = basic_buffer<float, gl_backend, placement::host, sync::fenced>;
+    buf x(gpu(), 100);
+    buf y(std::move(x));
+    unibuf_test::expect_error([&] { gl_parallel_writes<buf> batch(x); }, errc::invalid_argument,
+                              {"empty (moved-from) buffer"});
+    gl_parallel_writes<buf> batch(y, std::chrono::milliseconds(200));
+    auto a = batch.acquire(10, 20);
+    auto b = std::move(a);
+    // NOLINTBEGIN(bugprone-use-after-move): the moved-from claim is what is tested
+    EXPECT_EQ(a.size(), 0u);
+    EXPECT_EQ(a.view().size(), 0u);
+    EXPECT_EQ(a.view().data(), nullptr);
+    a.publish();  // nothing: the claim is b's now
+    // NOLINTEND(bugprone-use-after-move)
+    EXPECT_EQ(b.size(), 20u);
+    for (std::size_t i = 0; i < b.size(); ++i) b.view()[i] = 4.0f;
+    // b is still open: finish waits at most its bound, then names what it waited for.
+    unibuf_test::expect_error([&] { (void)batch.finish(std::chrono::milliseconds(20)); }, errc::timeout,
+                              {"1 claim(s) still open after 20 ms"});
+    b.publish();
+    (void)batch.finish();
+    EXPECT_EQ(y.to_vector()[10], 4.0f);
+}
+
 TEST_F(gl_test, ParallelWritesWaitForTheDevicesLastUse) {
     // The batch opens only after the dispatch that reads x is complete, so writers never race it.
     using buf = basic_buffer<float, gl_backend, placement::host, sync::fenced>;

@@ -47,9 +47,9 @@ public:
         flushes_.fetch_add(1, std::memory_order_relaxed);
         return inner_->flush(a, off, n);
     }
-    void invalidate(allocation& a, std::uint64_t off, std::uint64_t n) {
+    void invalidate(allocation& a, std::uint64_t off, std::uint64_t n, std::chrono::nanoseconds timeout) {
         invalidates_.fetch_add(1, std::memory_order_relaxed);
-        inner_->invalidate(a, off, n);
+        inner_->invalidate(a, off, n, timeout);
     }
     fence copy(allocation& s, std::uint64_t so, allocation& d, std::uint64_t dof, std::uint64_t n) {
         copies_.fetch_add(1, std::memory_order_relaxed);
@@ -57,9 +57,16 @@ public:
     }
     [[nodiscard]] bool wait(const fence& f, std::chrono::nanoseconds t) { return inner_->wait(f, t); }
     [[nodiscard]] bool is_complete(const fence& f) { return inner_->is_complete(f); }
-    [[nodiscard]] unibuf::device_limits limits() const { return inner_->limits(); }
+    [[nodiscard]] unibuf::device_limits limits() const {
+        unibuf::device_limits l = inner_->limits();
+        if (max_allocation_ < l.max_allocation_size) l.max_allocation_size = max_allocation_;
+        return l;
+    }
     [[nodiscard]] std::string_view name() const noexcept { return "counting"; }
 
+    /// `limits()` reports at most `bytes` as `max_allocation_size` (a device with a smaller
+    /// largest allocation). Set before the backend is used.
+    void limit_max_allocation_size(std::uint64_t bytes) { max_allocation_ = bytes; }
     /// The next `n` allocations fail with out_of_memory (without reaching the inner backend).
     void fail_next_allocations(int n) { fail_next_.store(n, std::memory_order_relaxed); }
 
@@ -74,6 +81,7 @@ private:
     Inner* inner_;
     std::atomic<std::uint64_t> allocations_{0}, bytes_{0}, flushes_{0}, invalidates_{0}, copies_{0};
     std::atomic<int> fail_next_{0};
+    std::uint64_t max_allocation_ = ~std::uint64_t{0};
 };
 
 } // namespace unibuf_test

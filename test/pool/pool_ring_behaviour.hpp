@@ -351,6 +351,58 @@ TYPED_TEST_P(PoolRingBehaviour, GrowthAndOutOfMemoryLeaveThePoolUsable) {
     EXPECT_EQ(pool.stats().backend_allocations, 4u);
 }
 
+// Requests no block can hold fail with capacity_exceeded naming the element count and element
+// size: a byte size that overflows 64 bits, one that rounds past 2^64, one above the device's
+// max_allocation_size, a batch of such bytes. With growth on, none of them adds a block: the pool
+// is unchanged (statistics, blocks, backend allocations), and a valid request that needs a new
+// block still gets one (max_blocks = 2: a single useless block would make it fail).
+TYPED_TEST_P(PoolRingBehaviour, ImpossibleRequestsLeaveThePoolUnchanged) {
+    using B = typename TypeParam::backend;
+    counting_backend<B> dev(TypeParam::get());
+    dev.limit_max_allocation_size(1 << 20);
+    unibuf::pool_config cfg = unibuf::pool_config::with_bytes(64 << 10);
+    cfg.growth = unibuf::pool_growth::add_blocks;
+    cfg.max_blocks = 2;
+    unibuf::buffer_pool<counting_backend<B>, unibuf::access::read_write> pool(dev, cfg);
+    auto first = pool.template acquire<std::byte>(64 << 10);  // the first block is full
+    const unibuf::pool_stats before = pool.stats();
+    const std::uint64_t allocations = dev.allocations();
+    constexpr std::size_t huge = SIZE_MAX / 8;  // 2^64 - 8 bytes of doubles: no 64-bit wrap, no block holds it
+    expect_error([&] { (void)pool.template acquire<double>(huge); }, unibuf::errc::capacity_exceeded,
+                 {"2305843009213693951 elements of 8 bytes", "the pool is unchanged"});
+    expect_error([&] { (void)pool.template acquire<double>(huge + 2); }, unibuf::errc::capacity_exceeded,
+                 {"2305843009213693953 elements of 8 bytes", "overflows 64 bits"});
+    expect_error([&] { (void)pool.template acquire<float>((2 << 20) / 4); }, unibuf::errc::capacity_exceeded,
+                 {"524288 elements of 4 bytes", "larger than the largest block the pool may add (1048576 bytes",
+                  "no block was added"});
+    expect_error([&] { (void)pool.begin_batch(~std::uint64_t{0} - 8); }, unibuf::errc::capacity_exceeded,
+                 {"begin a batch of 18446744073709551607 bytes", "no block was added"});
+    std::error_code ec;
+    EXPECT_FALSE(pool.template try_acquire<double>(huge, ec).has_value());
+    EXPECT_EQ(ec, unibuf::errc::capacity_exceeded);
+    EXPECT_FALSE(pool.try_begin_batch(ec, std::uint64_t{1} << 62).has_value());
+    EXPECT_EQ(ec, unibuf::errc::capacity_exceeded);
+    EXPECT_FALSE(pool.template can_fit<double>(huge));
+    EXPECT_FALSE(pool.template can_fit<double>(huge + 2));
+    const unibuf::pool_stats after = pool.stats();
+    EXPECT_EQ(dev.allocations(), allocations) << "an impossible request called the backend";
+    EXPECT_EQ(after.blocks, 1u);
+    EXPECT_EQ(after.capacity_bytes, before.capacity_bytes);
+    EXPECT_EQ(after.backend_allocations, before.backend_allocations);
+    EXPECT_EQ(after.bytes_in_use, before.bytes_in_use);
+    EXPECT_EQ(after.live_buffers, before.live_buffers);
+    EXPECT_EQ(after.acquires, before.acquires);
+    EXPECT_EQ(after.open_batches, 0u);
+    // Requests beyond any block a pool can hold are refused on their arguments (not counted);
+    // those that searched the blocks count as failed: the 1 MiB+ acquire and the two batches.
+    EXPECT_EQ(after.failed_acquires, before.failed_acquires + 3);
+    auto grown = pool.template acquire<std::byte>(32 << 10);  // needs the second block
+    EXPECT_EQ(pool.stats().blocks, 2u);
+    EXPECT_EQ(dev.allocations(), allocations + 1);
+    grown.fill(std::byte{9});
+    EXPECT_EQ(grown.to_vector(), std::vector<std::byte>(32 << 10, std::byte{9}));
+}
+
 // Pool creation that the backend cannot satisfy fails cleanly (try_create) with out_of_memory.
 TYPED_TEST_P(PoolRingBehaviour, CreationFailureIsClean) {
     using B = typename TypeParam::backend;
@@ -536,7 +588,8 @@ REGISTER_TYPED_TEST_SUITE_P(PoolRingBehaviour, SlicesAreAlignedDisjointAndInside
                             DeviceCopyBetweenSlicesUsesTheirOffsets, CapacityErrorNamesTheRequestAndWhatIsLeft,
                             FragmentationIsReportedAndCoalescesAway, NoBackendAllocationInSteadyState,
                             BatchesFitExactlyAsConfigured,
-                            GrowthAndOutOfMemoryLeaveThePoolUsable, CreationFailureIsClean,
+                            GrowthAndOutOfMemoryLeaveThePoolUsable, ImpossibleRequestsLeaveThePoolUnchanged,
+                            CreationFailureIsClean,
                             ExplicitFlushSlicesNeverShareAnAtom, RingOrderAndAllSlotsInFlight,
                             DeviceConsumerFenceGuardsTheSlot, AbandonedClaimIsSkipped,
                             ThreadedProducersAndConsumerKeepOrder);

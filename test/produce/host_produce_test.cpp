@@ -11,7 +11,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace unibuf_test {
@@ -95,6 +97,83 @@ TEST(HostProducer, TheTeamRunsEveryThreadOncePerJob) {
     }
     unibuf_test::expect_error([] { writer_team team(0); }, errc::invalid_argument, {"0 threads"});
 }
+
+TEST(HostProducer, DestroyingTheProducerWaitsForItsRingNoLongerThanItsTimeout) {
+    // The ring's last copies are queued behind held device work. The destructor waits for them
+    // at most produce_options::wait_timeout (it used the backend's 10 s default); the copies,
+    // which keep the ring's memory alive, still deliver the data once the device runs again.
+    host_backend dev;
+    produce_options o = unibuf_test::tiny_options(produce_path::staged_pipelined);
+    o.wait_timeout = std::chrono::milliseconds(50);
+    constexpr std::size_t chunk_elems = 3 * 4096 / sizeof(std::uint32_t);
+    upload_buffer<std::uint32_t, host_backend> buf(dev, 2 * chunk_elems);  // two chunks: no slot wait
+    unibuf_test::gate held;
+    (void)dev.submit([&held] { (void)held.wait(); });
+    auto prod = std::make_unique<producer<host_backend>>(dev, 1, o);
+    const auto r = prod->fill(buf, [](write_only_view<std::uint32_t> out, std::size_t first) {
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] = value_at<std::uint32_t>(first + i, 41);
+    });
+    EXPECT_EQ(r.copies, 2u);
+    EXPECT_FALSE(dev.is_complete(r.fence));
+    const auto t0 = std::chrono::steady_clock::now();
+    prod.reset();
+    const auto took = std::chrono::steady_clock::now() - t0;
+    EXPECT_GE(took, std::chrono::milliseconds(50));
+    EXPECT_LT(took, std::chrono::seconds(5)) << "the destructor waited past the producer's 50 ms";
+    held.open();
+    ASSERT_TRUE(dev.wait(r.fence, default_wait_timeout));
+    EXPECT_EQ(dev.device_error(), "");
+    basic_buffer<std::uint32_t, host_backend, access::read_write, placement::host, sync::fenced> out(dev, buf.size());
+    (void)out.copy_from(buf);
+    const auto got = out.to_vector();
+    for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], value_at<std::uint32_t>(i, 41)) << "element " << i;
+}
+
+TEST(HostProducer, AFillWaitsForThePreviousFillsRingCopiesNoLongerThanItsTimeout) {
+    host_backend dev;
+    produce_options o = unibuf_test::tiny_options(produce_path::staged_pipelined);
+    o.wait_timeout = std::chrono::milliseconds(50);
+    producer<host_backend> prod(dev, 2, o);
+    constexpr std::size_t chunk_elems = 3 * 4096 / sizeof(std::uint32_t);
+    upload_buffer<std::uint32_t, host_backend> first(dev, 2 * chunk_elems);
+    upload_buffer<std::uint32_t, host_backend> second(dev, chunk_elems + 5);
+    const auto job = [](std::uint32_t seed) {
+        return [seed](write_only_view<std::uint32_t> out, std::size_t at) {
+            for (std::size_t i = 0; i < out.size(); ++i) out[i] = value_at<std::uint32_t>(at + i, seed);
+        };
+    };
+    unibuf_test::gate held;
+    (void)dev.submit([&held] { (void)held.wait(); });
+    (void)prod.fill(first, job(51));  // its two copies wait behind the held work
+    const std::uint64_t ring = prod.ring_bytes();
+    unibuf_test::expect_error([&] { (void)prod.fill(second, job(52)); }, errc::timeout,
+                              {"staging ring's last copy", "within 50 ms"});
+    EXPECT_EQ(prod.ring_bytes(), ring);
+    held.open();
+    const auto r = prod.fill(second, job(52));
+    EXPECT_EQ(r.copies, 2u);
+    for (auto* b : {&first, &second}) {
+        basic_buffer<std::uint32_t, host_backend, access::read_write, placement::host, sync::fenced> out(dev, b->size());
+        (void)out.copy_from(*b);
+        const auto got = out.to_vector();
+        const std::uint32_t seed = b == &first ? 51 : 52;
+        for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], value_at<std::uint32_t>(i, seed)) << "element " << i;
+    }
+}
+
+TEST(HostProducer, ATeamThatSpinsForTheLargestDurationStillRunsAndStops) {
+    // The spin deadline saturates: now() + nanoseconds::max() would overflow the clock.
+    writer_team team(2, std::chrono::nanoseconds::max());
+    std::atomic<int> ran{0};
+    for (int round = 0; round < 3; ++round) team.run([&](unsigned) { ran.fetch_add(1); }, [] {});
+    EXPECT_EQ(ran.load(), 6);
+}
+
+static_assert(!std::is_copy_constructible_v<writer_team> && !std::is_move_constructible_v<writer_team>,
+              "a writer team is never empty: its threads refer to it");
+static_assert(std::is_nothrow_move_constructible_v<producer<host_backend>> &&
+              std::is_nothrow_move_assignable_v<producer<host_backend>> &&
+              !std::is_copy_constructible_v<producer<host_backend>>);
 
 TEST(HostProducer, SeveralProducersFillSeveralBuffersAtOnce) {
     constexpr int fillers = 3;

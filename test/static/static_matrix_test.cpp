@@ -153,7 +153,7 @@ struct paper_backend {
     allocation allocate(const unibuf::memory_request&) { return {}; }
     allocation try_allocate(const unibuf::memory_request&, std::error_code&) { return {}; }
     fence flush(allocation&, std::uint64_t, std::uint64_t) { return {}; }
-    void invalidate(allocation&, std::uint64_t, std::uint64_t) {}
+    void invalidate(allocation&, std::uint64_t, std::uint64_t, std::chrono::nanoseconds) {}
     fence copy(allocation&, std::uint64_t, allocation&, std::uint64_t, std::uint64_t) { return {}; }
     bool wait(const fence&, std::chrono::nanoseconds) const { return true; }
     bool is_complete(const fence&) const { return true; }
@@ -168,7 +168,7 @@ struct void_pointer_backend : paper_backend {
     allocation allocate(const unibuf::memory_request&) { return {}; }
     allocation try_allocate(const unibuf::memory_request&, std::error_code&) { return {}; }
     fence flush(allocation&, std::uint64_t, std::uint64_t) { return {}; }
-    void invalidate(allocation&, std::uint64_t, std::uint64_t) {}
+    void invalidate(allocation&, std::uint64_t, std::uint64_t, std::chrono::nanoseconds) {}
     fence copy(allocation&, std::uint64_t, allocation&, std::uint64_t, std::uint64_t) { return {}; }
 };
 /// Like paper_backend, but without a bounded wait: not a backend.
@@ -178,7 +178,7 @@ struct waitless_backend {
     allocation allocate(const unibuf::memory_request&) { return {}; }
     allocation try_allocate(const unibuf::memory_request&, std::error_code&) { return {}; }
     fence flush(allocation&, std::uint64_t, std::uint64_t) { return {}; }
-    void invalidate(allocation&, std::uint64_t, std::uint64_t) {}
+    void invalidate(allocation&, std::uint64_t, std::uint64_t, std::chrono::nanoseconds) {}
     fence copy(allocation&, std::uint64_t, allocation&, std::uint64_t, std::uint64_t) { return {}; }
     bool is_complete(const fence&) const { return true; }
     unibuf::device_limits limits() const { return {}; }
@@ -333,13 +333,27 @@ static_assert(!unibuf::Backend<waitless_backend>);
 static_assert(!unibuf::Backend<move_only_fence_backend>);
 static_assert(!unibuf::Backend<hbuf<>>);  // a buffer is not a backend
 
-// basic_buffer is constrained on Backend: naming it with a non-backend is not a valid type.
+// basic_buffer is a buffer type only on a Backend. The canonical class is constrained on Backend;
+// basic_buffer with a non-backend names a stand-in instead, rejected once with rule R9 when it is
+// used (compile_fail/not_a_backend.cpp), so it is not a basic_buffer_of.
+template <class X>
+inline constexpr bool is_buffer_of = false;
+template <class T, class B, class A, class C, class P, class S>
+inline constexpr bool is_buffer_of<unibuf::basic_buffer_of<T, B, A, C, P, S>> = true;
 template <class B>
-concept buffer_on = requires { typename unibuf::basic_buffer<int, B>; };
+concept buffer_on = is_buffer_of<unibuf::basic_buffer<int, B>>;
 static_assert(buffer_on<host_backend>);
 static_assert(buffer_on<paper_backend>);
 static_assert(!buffer_on<int>);
 static_assert(!buffer_on<waitless_backend>);
+template <class B>
+concept buffer_of_on = requires {
+    typename unibuf::basic_buffer_of<int, B, access::read_write, coherence::coherent, placement::automatic, sync::fenced>;
+};
+static_assert(buffer_of_on<host_backend>);
+static_assert(buffer_of_on<paper_backend>);
+static_assert(!buffer_of_on<int>);
+static_assert(!buffer_of_on<waitless_backend>);
 
 // =============================================================================================
 // Buffer concepts
@@ -555,14 +569,19 @@ using wo_ref = unibuf::write_only_ref<int>;
 static_assert(std::is_same_v<decltype(std::declval<const unibuf::write_only_view<int>&>()[0]), wo_ref>);
 static_assert(std::is_assignable_v<wo_ref&, const int&>);
 static_assert(std::is_assignable_v<wo_ref&, int>);
-static_assert(!std::is_copy_assignable_v<wo_ref>);
+// Assigning another element (`w[1] = w[0]`) is declared so that it can be rejected with rule R8
+// when used (compile_fail/write_only_element_copy.cpp), not with a bare "deleted function".
 static_assert(std::is_copy_constructible_v<wo_ref>);  // handing the proxy around reads nothing
 static_assert(std::is_same_v<decltype(std::declval<const unibuf::write_only_view<int>&>().data()), int*>);
 
 // =============================================================================================
-// Lazy-only members exist only under sync::lazy
+// Lazy-only members work only under sync::lazy
 // =============================================================================================
 
+// state(), sync_to_device(), sync_to_host(), mark_host_dirty() and mark_device_dirty() are
+// declared on every buffer, so that a use on a fenced or unsynchronized buffer is rejected with
+// rule R10's message (compile_fail/state_non_lazy.cpp, lazy_member_non_lazy.cpp) rather than an
+// overload error. Whether a buffer has them is LazySynced.
 template <class Buf>
 concept has_state = requires(const Buf& b) {
     { b.state() } -> std::same_as<unibuf::buffer_state>;
@@ -580,13 +599,10 @@ static_assert(has_state<ro_device> && has_lazy_controls<ro_device>);
 static_assert(has_state<unibuf::shared_buffer<int, host_backend>>);
 static_assert(has_state<unibuf::device_buffer<int, host_backend>>);
 static_assert(has_state<hbuf<app_lazy_sync>>);
-static_assert(!has_state<rw_fenced> && !has_lazy_controls<rw_fenced>);
-static_assert(!has_state<rw_none> && !has_lazy_controls<rw_none>);
-static_assert(!has_state<unibuf::upload_buffer<int, host_backend>>);
-static_assert(!has_state<unibuf::readback_buffer<int, host_backend>>);
-// LazySynced and the presence of the lazy members agree.
-static_assert(unibuf::LazySynced<rw_lazy> == has_state<rw_lazy>);
-static_assert(unibuf::LazySynced<rw_fenced> == has_state<rw_fenced>);
+static_assert(unibuf::LazySynced<rw_lazy> && unibuf::LazySynced<ro_device> && unibuf::LazySynced<hbuf<app_lazy_sync>>);
+static_assert(!unibuf::LazySynced<rw_fenced> && !unibuf::LazySynced<rw_none>);
+static_assert(!unibuf::LazySynced<unibuf::upload_buffer<int, host_backend>>);
+static_assert(!unibuf::LazySynced<unibuf::readback_buffer<int, host_backend>>);
 
 // Buffers are move-only handles.
 static_assert(!std::is_copy_constructible_v<rw_host> && !std::is_copy_assignable_v<rw_host>);

@@ -1,6 +1,10 @@
+#include <unibuf/detail/meta.hpp>
 #include <unibuf/error.hpp>
 
 #include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
 
 TEST(Errors, CategoryNamesEveryCode) {
     const auto& cat = unibuf::error_category();
@@ -22,4 +26,19 @@ TEST(Errors, ThrowErrorCarriesCodeAndMessage) {
     }
     EXPECT_NO_THROW(unibuf::throw_if(std::error_code{}, "fine"));
     EXPECT_THROW(unibuf::throw_if(unibuf::errc::device_lost, "lost"), std::system_error);
+}
+
+TEST(Errors, SizeMessagesNameTheElementsAskedForAndTheElementSize) {
+    EXPECT_EQ(unibuf::detail::elements_text(3, 8), "3 elements of 8 bytes");
+    EXPECT_EQ(unibuf::detail::elements_text(1, 1), "1 element of 1 byte");
+    EXPECT_EQ(unibuf::detail::byte_size_overflow_text(2305843009213693953u, 8),
+              "2305843009213693953 elements of 8 bytes: the byte size overflows 64 bits (at most "
+              "2305843009213693951 elements of 8 bytes fit)");
+    // The bound in the message is exact: one element more than it overflows, it does not.
+    const std::uint64_t most = ~std::uint64_t{0} / 24;
+    EXPECT_NE(unibuf::detail::byte_size_overflow_text(most + 1, 24).find("at most " + std::to_string(most) + " elements"),
+              std::string::npos);
+    std::uint64_t bytes = 0;
+    EXPECT_TRUE(unibuf::detail::checked_mul(most, 24, bytes));
+    EXPECT_FALSE(unibuf::detail::checked_mul(most + 1, 24, bytes));
 }

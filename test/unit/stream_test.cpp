@@ -12,10 +12,12 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <string>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 using namespace unibuf;
@@ -318,5 +320,100 @@ TEST(UploadStream, UploadCopiesAndDestructionWaitsForTheDevice) {
     opener.join();
 }
 
+TEST(UploadStream, AByteSizePastTwoToThe64IsCapacityExceededAndChangesNothing) {
+    host_backend dev(with_alignment(16));
+    stream s(dev, 1024, 2);
+    auto a = s.push<float>(10);
+    const std::uint64_t used = s.segment_used();
+    const auto stats = s.stats();
+    constexpr std::size_t max = std::numeric_limits<std::size_t>::max();
+    // max / 8 + 2 doubles: the byte count wraps to 8 in 64 bits, which would fit the segment.
+    expect_error([&] { (void)s.push<double>(max / 8 + 2); }, errc::capacity_exceeded,
+                 {"2305843009213693953 elements of 8 bytes (more than 2^64 bytes)", "segment of 1024 bytes"});
+    expect_error([&] { (void)s.push<std::uint16_t>(max); }, errc::capacity_exceeded,
+                 {"18446744073709551615 elements of 2 bytes"});
+    std::error_code ec;
+    EXPECT_FALSE(s.try_push<double>(max / 8 + 2, ec).has_value());
+    EXPECT_EQ(ec, errc::capacity_exceeded);
+    EXPECT_EQ(s.segment_used(), used);
+    EXPECT_EQ(s.current_segment(), 0u);
+    EXPECT_EQ(s.stats().pushes, stats.pushes);
+    EXPECT_EQ(s.stats().bytes, stats.bytes);
+    EXPECT_EQ(s.stats().segments_closed, stats.segments_closed);
+    // Still usable: the next block follows the first one.
+    auto b = s.push<double>(4);
+    EXPECT_EQ(b.byte_offset(), 48u);  // 40 bytes of a, aligned up to 16
+    b.assign(std::vector<double>{1, 2, 3, 4});
+    EXPECT_TRUE(a.valid());
+}
+
+TEST(UploadStream, ConstructorSizesThatPassTwoToThe64AreRejectedNamingThem) {
+    host_backend dev(with_alignment(16));
+    constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+    // One segment rounded up to the alignment would wrap.
+    expect_error([&] { stream s(dev, max - 5, 1); }, errc::capacity_exceeded,
+                 {"1 segments of 18446744073709551610 bytes", "alignment 16"});
+    // Segments together would wrap.
+    expect_error([&] { stream s(dev, std::uint64_t{1} << 40, std::size_t{1} << 30); }, errc::capacity_exceeded,
+                 {"1073741824 segments of 1099511627776 bytes"});
+    // Alignments without a common multiple below 2^64.
+    host_backend odd(with_alignment(std::uint64_t{1} << 63, 3));
+    expect_error([&] { stream s(odd, 1024, 2); }, errc::invalid_argument, {"no common multiple below 2^64"});
+    EXPECT_EQ(dev.bytes_in_use(), 0u) << "nothing was allocated";
+    stream fine(dev, 1024, 2);
+    EXPECT_EQ(fine.segment_bytes(), 1024u);
+}
+
+TEST(UploadStream, AnEmptyBlockHoldsNothingAndRejectsEveryUseOfMemory) {
+    host_backend dev(with_alignment(16));
+    stream s(dev, 1024, 2);
+    stream::block<float> empty;
+    EXPECT_TRUE(empty.empty());
+    EXPECT_FALSE(empty.valid());
+    EXPECT_EQ(empty.size(), 0u);
+    EXPECT_EQ(empty.size_bytes(), 0u);
+    EXPECT_EQ(empty.byte_offset(), 0u);
+    EXPECT_EQ(empty.segment(), 0u);
+    EXPECT_EQ(empty.data(), nullptr);
+    EXPECT_EQ(empty.view().size(), 0u);
+    expect_error([&] { (void)empty.allocation(); }, errc::invalid_argument, {"allocation()", "empty block"});
+    expect_error([&] { (void)empty.range(); }, errc::invalid_argument, {"empty block"});
+    expect_error([&] { empty.assign(std::vector<float>{}); }, errc::invalid_argument, {"assign", "empty block"});
+    expect_error([&] { (void)empty.flush(); }, errc::invalid_argument, {"flush", "empty block"});
+    empty.after_device_use(host_backend::fence{}, usage::read);  // nothing to record
+    expect_error([&] { (void)empty.before_device_use(usage::read); }, errc::invalid_argument,
+                 {"device use", "empty block"});
+    // Bound to a dispatch: rejected before the backend sees a binding.
+    device_buffer<float, host_backend> out(dev, 4);
+    host_kernel k = copy_kernel();
+    expect_error([&] { (void)dispatch(dev, k, {1}, {}, bind(empty, usage::read), bind(out)); }, errc::invalid_argument,
+                 {"empty"});
+    EXPECT_EQ(s.stats().pushes, 0u);
+    // A segment index past the ring is an error, not a read past the segment table.
+    expect_error([&] { (void)s.segment_fence(2); }, errc::out_of_range, {"segment_fence(2) of a ring of 2 segments"});
+    EXPECT_TRUE(dev.wait_idle());
+    EXPECT_EQ(dev.device_error(), "");
+}
+
+TEST(UploadStream, WaitIdleObeysTheStreamsTimeoutAndNamesIt) {
+    host_backend dev(with_alignment(16));
+    stream s(dev, 1024, 2);
+    auto blk = s.push<float>(8);
+    gate g;
+    host_kernel hold = [&g](const host_invocation&) { (void)g.wait(); };
+    (void)dispatch(dev, hold, {1}, {}, bind(blk, usage::read));
+    s.set_wait_timeout(30ms);
+    const auto t0 = std::chrono::steady_clock::now();
+    expect_error([&] { s.wait_idle(); }, errc::timeout, {"segment 0 of 2", "after 30 ms"});
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+    g.open();
+    s.set_wait_timeout(std::chrono::nanoseconds::max());  // as long as it takes: no clock overflow
+    s.wait_idle();
+    EXPECT_TRUE(dev.is_complete(s.segment_fence(0)));
+}
+
+static_assert(!std::is_copy_constructible_v<stream> && !std::is_move_constructible_v<stream> &&
+                  !std::is_move_assignable_v<stream>,
+              "blocks point to their stream: a stream is never moved, so it is never empty");
 static_assert(Buffer<upload_stream<host_backend>::block<float>>);
 static_assert(DeviceBindable<upload_stream<host_backend>::block<float>>);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -302,6 +303,33 @@ TEST(VulkanMemorySelection, LlvmpipeDeviceFallbackIsReportedAndStagingSharesTheH
     EXPECT_GE(f.report.fallbacks.size(), 1u);
     auto fn = decide(t, make(acc::rw, coh::coherent, placement_kind::automatic, sync_kind::none, 4 * KiB), th);
     EXPECT_FALSE(fn.staged) << "sync::none stays mappable even when staging is forced";
+}
+
+TEST(VulkanMemorySelection, ABudgetFractionOutsideZeroToOneIsClampedNotOverflowed) {
+    // A share of more than the heap (or a negative or NaN one) would convert an out-of-range
+    // double to bytes, which is undefined; the share is taken in [0, 1].
+    const auto t = load("nvidia-h100-rebar");
+    const auto all = vk::heap_budget::from_heap_sizes(t, 1e30);
+    const auto none = vk::heap_budget::from_heap_sizes(t, -2.0);
+    const auto nan = vk::heap_budget::from_heap_sizes(t, std::numeric_limits<double>::quiet_NaN());
+    ASSERT_EQ(all.available.size(), t.heaps.size());
+    for (std::size_t i = 0; i < t.heaps.size(); ++i) {
+        EXPECT_EQ(all.available[i], t.heaps[i].size) << "heap " << i;
+        EXPECT_EQ(none.available[i], 0u) << "heap " << i;
+        EXPECT_EQ(nan.available[i], 0u) << "heap " << i;
+    }
+    // A window share below zero leaves no room in a small BAR window, rather than a wrapped size
+    // (automatic placement with sync::none must stay mappable: window, else host memory).
+    const auto small_bar = load("nvidia-desktop-small-bar");
+    const auto req = make(acc::wo, coh::write_combined, placement_kind::automatic, sync_kind::none, 4 * KiB);
+    const auto in_window = decide(small_bar, req);
+    ASSERT_TRUE(in_window) << in_window.message;
+    EXPECT_EQ(in_window.report.chosen, placement_kind::device_mapped) << in_window.report.reason;
+    vk::selection_thresholds th;
+    th.mapped_window_share = -1.0;
+    const auto d = decide(small_bar, req, th);
+    ASSERT_TRUE(d) << d.message;
+    EXPECT_EQ(d.report.chosen, placement_kind::host) << d.report.reason;
 }
 
 TEST(VulkanMemorySelection, BudgetDrivesFallbacks) {

@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <limits>
 #include <numeric>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -109,6 +111,45 @@ TEST_F(VulkanBackend, TheMessengerCollectsValidationErrors) {
     for (const auto& m : msgs) found = found || m.text.find("size") != std::string::npos;
     EXPECT_TRUE(found) << msgs.front().text;
     EXPECT_EQ(dev().context().message_count(), 0u);
+}
+
+TEST_F(VulkanBackend, TheMessengerCountsValidationAndPerformanceWarningsAndErrorsOnly) {
+    // The loader reports its own notices as GENERAL messages (with VK_INSTANCE_LAYERS set:
+    // "env var 'VK_INSTANCE_LAYERS' defined and adding layers", a warning). They are not
+    // validation messages and must not fail a program that checks for none.
+    unibuf::detail::message_sink sink;
+    VkDebugUtilsMessengerCallbackDataEXT data{};
+    data.sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CALLBACK_DATA_EXT;
+    data.pMessageIdName = "Loader Message";
+    data.pMessage = "env var 'VK_INSTANCE_LAYERS' defined and adding layers \"VK_LAYER_KHRONOS_validation\"";
+    const auto send = [&](VkDebugUtilsMessageSeverityFlagBitsEXT sev, VkDebugUtilsMessageTypeFlagsEXT type) {
+        (void)unibuf::detail::message_sink::callback(sev, type, &data, &sink);
+    };
+    send(VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT, VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT);
+    send(VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT, VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT);
+    send(VK_DEBUG_UTILS_MESSAGE_SEVERITY_INFO_BIT_EXT, VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT);
+    send(VK_DEBUG_UTILS_MESSAGE_SEVERITY_VERBOSE_BIT_EXT, VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT);
+    EXPECT_TRUE(sink.messages.empty()) << sink.messages.size() << " general or info messages were counted";
+    data.pMessageIdName = "VUID-test";
+    send(VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT, VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT);
+    send(VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT, VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT);
+    send(VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT, VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT);
+    send(VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+         VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT);
+    ASSERT_EQ(sink.messages.size(), 4u);
+    EXPECT_EQ(sink.messages[0].level, vulkan_message::severity::warning);
+    EXPECT_EQ(sink.messages[1].level, vulkan_message::severity::error);
+    EXPECT_EQ(sink.messages[0].id_name, "VUID-test");
+    // What the messenger asks the instance for: the same two types and severities.
+    const auto ci = sink.create_info();
+    EXPECT_FALSE(ci.messageType & vk::DebugUtilsMessageTypeFlagBitsEXT::eGeneral);
+    EXPECT_TRUE(ci.messageType & vk::DebugUtilsMessageTypeFlagBitsEXT::eValidation);
+    EXPECT_TRUE(ci.messageType & vk::DebugUtilsMessageTypeFlagBitsEXT::ePerformance);
+    EXPECT_FALSE(ci.messageSeverity & vk::DebugUtilsMessageSeverityFlagBitsEXT::eInfo);
+    // A context created now: whether or not VK_INSTANCE_LAYERS is set (ctest runs this binary both
+    // ways, see CMakeLists.txt), its creation left no message.
+    vulkan_context fresh = unibuf_test::validated_context();
+    for (const auto& m : fresh.take_messages()) ADD_FAILURE() << "[" << m.id_name << "] " << m.text;
 }
 
 TEST_F(VulkanBackend, SynchronizationValidationReportsAMissingBarrier) {
@@ -449,6 +490,93 @@ TEST_F(VulkanBackend, DispatchesBeyondTheGroupCountLimitAreSplit) {
     std::size_t bad = 0;
     for (std::uint32_t i = 0; i < n; ++i) bad += ys[i] != static_cast<float>(i % 1000) + 0.5f;
     EXPECT_EQ(bad, 0u) << "of " << n << " elements in " << groups << " groups (device limit " << limit << ")";
+}
+
+TEST_F(VulkanBackend, EmptyBatchesAllocationsAndContextsAreRejectedClearly) {
+    auto x = dev().allocate(request(256, placement_kind::device));
+    auto y = dev().allocate(request(256, placement_kind::device));
+    vulkan_backend::allocation empty;
+    auto moved_to = dev().allocate(request(64, placement_kind::host));
+    auto moved = std::move(moved_to);
+    for (vulkan_backend::allocation* e : {&empty, &moved_to}) {  // NOLINT(bugprone-use-after-move)
+        EXPECT_FALSE(*e);
+        EXPECT_EQ(e->host_data(), nullptr);
+        unibuf_test::expect_error([&] { (void)dev().flush(*e, 0, 0); }, errc::invalid_argument, {"flush", "empty"});
+        unibuf_test::expect_error([&] { dev().invalidate(*e, 0, 0); }, errc::invalid_argument, {"invalidate", "empty"});
+        unibuf_test::expect_error([&] { (void)dev().copy(x, 0, *e, 0, 4); }, errc::invalid_argument,
+                                  {"copy destination", "empty"});
+    }
+    const saxpy_params p{1.0f, 64};
+    const bound_range<vulkan_backend> ranges[] = {{&x, 0, 256, usage::read}, {&y, 0, 256, usage::read_write}};
+    vulkan_backend::fence f;
+    {
+        auto b = dev().begin();
+        auto taken = std::move(b);
+        // NOLINTBEGIN(bugprone-use-after-move): the moved-from and submitted states are what is tested
+        for (auto* e : {&b, &taken}) {
+            if (e == &taken) {
+                taken.upload(x, 0, 256);
+                f = taken.submit();  // a submitted batch is empty too
+            }
+            EXPECT_EQ(e->size(), 0u);
+            unibuf_test::expect_error([&] { e->copy(x, 0, y, 0, 4); }, errc::invalid_argument,
+                                      {"batch::copy", "empty batch"});
+            unibuf_test::expect_error([&] { e->upload(x, 0, 4); }, errc::invalid_argument, {"batch::upload", "empty batch"});
+            unibuf_test::expect_error([&] { e->download(x, 0, 4); }, errc::invalid_argument,
+                                      {"batch::download", "empty batch"});
+            unibuf_test::expect_error([&] { e->dispatch(saxpy(), {1, 1, 1}, ranges, push_constants(p)); },
+                                      errc::invalid_argument, {"batch::dispatch", "empty batch"});
+            EXPECT_EQ(e->submit().value, 0u) << "submitting an empty batch gives a complete fence";
+        }
+        // NOLINTEND(bugprone-use-after-move)
+    }
+    ASSERT_TRUE(dev().wait(f, default_wait_timeout));
+
+    // A moved-from context: nothing to take, no budget, no backend.
+    vulkan_context c = unibuf_test::validated_context();
+    vulkan_context d(std::move(c));
+    EXPECT_TRUE(d.device());
+    // NOLINTBEGIN(bugprone-use-after-move)
+    EXPECT_FALSE(c.device());
+    EXPECT_FALSE(c.collects_messages());
+    EXPECT_TRUE(c.take_messages().empty());
+    EXPECT_EQ(c.message_count(), 0u);
+    unibuf_test::expect_error([&] { (void)c.budget({}); }, errc::invalid_argument, {"budget", "empty"});
+    unibuf_test::expect_error([&] { vulkan_backend b(std::move(c)); }, errc::invalid_argument, {"empty"});
+    // NOLINTEND(bugprone-use-after-move)
+    EXPECT_TRUE(d.take_messages().empty());
+    EXPECT_TRUE(dev().wait_idle());
+}
+
+// Allocations, kernels and batches point to their backend: a backend is never moved, so never empty.
+static_assert(!std::is_move_constructible_v<vulkan_backend> && !std::is_move_assignable_v<vulkan_backend>);
+
+TEST_F(VulkanBackend, RoundingNearTwoToThe64StaysInsideTheAllocation) {
+    using vulkan::round_to_atom;
+    constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
+    // off + n wraps: the range ends at the allocation's end, not at a small wrapped value.
+    constexpr auto a = round_to_atom(4000, max - 100, 64, 4096);
+    static_assert(a.offset == 3968 && a.size == 128);
+    // An allocation whose end is not a multiple of the atom, at the top of the address range.
+    constexpr auto b = round_to_atom(max - 10, 5, 64, max);
+    static_assert(b.offset == (max - 10) / 64 * 64 && b.offset + b.size == max);
+    constexpr auto c = round_to_atom(max - 70, 2, 64, max);
+    static_assert(c.offset + c.size == (max - 70) / 64 * 64 + 64);
+    SUCCEED();
+}
+
+TEST_F(VulkanBackend, WaitsWithTheLargestTimeoutDoNotOverflowTheClock) {
+    auto x = dev().allocate(request(4096, placement_kind::host));
+    auto y = dev().allocate(request(4096, placement_kind::host));
+    for (wait_strategy w : {wait_strategy::block, wait_strategy::spin, wait_strategy::spin_then_block}) {
+        SCOPED_TRACE(std::string(to_string(w)));
+        // The spin budget is a duration too: the largest one spins until the fence completes.
+        dev().set_wait_strategy(w, std::chrono::nanoseconds::max());
+        const auto f = run_saxpy(dev(), saxpy(), x, y, 1.0f);
+        EXPECT_TRUE(dev().wait(f, std::chrono::nanoseconds::max()));
+        EXPECT_TRUE(dev().wait_idle(std::chrono::nanoseconds::max()));
+    }
+    dev().set_wait_strategy(wait_strategy::spin_then_block);
 }
 
 TEST_F(VulkanBackend, EveryWaitStrategyWaitsAndTimesOut) {

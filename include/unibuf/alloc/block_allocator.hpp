@@ -38,10 +38,12 @@
 #pragma once
 
 #include "../config.hpp"
+#include "../error.hpp"
 
 #include <bit>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace unibuf {
@@ -95,20 +97,45 @@ public:
 
     /// @brief A block of `capacity` bytes (rounded down to `granularity`), all free.
     /// @param granularity power of two; every offset and size is a multiple of it
-    /// @param reserve_ranges bookkeeping reserved for this many live ranges up front
+    /// @param reserve_ranges bookkeeping reserved for this many live ranges up front (at most
+    ///        the number of granules of the block: more ranges can never be live)
+    /// @throws std::system_error invalid_argument when `granularity` is not a power of two or
+    ///         `capacity` exceeds `max_capacity` (both named in the message)
     /// @throws std::bad_alloc when the bookkeeping cannot be reserved
     explicit block_allocator(std::uint64_t capacity, std::uint64_t granularity = 1, std::size_t reserve_ranges = 64)
         : gran_shift_(static_cast<unsigned>(std::countr_zero(granularity == 0 ? 1 : granularity))) {
-        UNIBUF_ASSERT(is_pow2(granularity), "granularity must be a power of two");
-        UNIBUF_ASSERT(capacity <= max_capacity, "block_allocator capacity above max_capacity");
+        if (!is_pow2(granularity))
+            throw_error(errc::invalid_argument, "unibuf: block_allocator: granularity " + std::to_string(granularity) +
+                                                    " is not a power of two");
+        if (capacity > max_capacity)
+            throw_error(errc::invalid_argument, "unibuf: block_allocator: a capacity of " + std::to_string(capacity) +
+                                                    " bytes exceeds max_capacity (" + std::to_string(max_capacity) +
+                                                    " bytes)");
         capacity_ = (capacity >> gran_shift_) << gran_shift_;
         reserve(reserve_ranges);
         reset();
     }
 
-    /// @brief Reserves bookkeeping for `ranges` live ranges (each needs at most two nodes).
+    /// @brief Takes over `o`'s ranges; `o` is left empty (capacity 0: every allocation fails
+    /// with `too_large`, the statistics are zero, `check()` passes).
+    block_allocator(block_allocator&& o) noexcept { take_from(o); }
+    /// @brief Drops this allocator's ranges and takes over `o`'s; `o` is left empty as above.
+    block_allocator& operator=(block_allocator&& o) noexcept {
+        if (this != &o) take_from(o);
+        return *this;
+    }
+    block_allocator(const block_allocator&) = default;
+    block_allocator& operator=(const block_allocator&) = default;
+    ~block_allocator() = default;
+
+    /// @brief Reserves bookkeeping for `ranges` live ranges (each needs at most two nodes),
+    /// capped at the number of granules of the block (no more ranges can ever be live).
     /// @throws std::bad_alloc
-    void reserve(std::size_t ranges) { nodes_.reserve(2 * ranges + 1); }
+    void reserve(std::size_t ranges) {
+        const std::uint64_t most = capacity_ >> gran_shift_;
+        const std::uint64_t n = ranges < most ? ranges : most;  // <= 2^56: 2 * n + 1 cannot wrap
+        nodes_.reserve(static_cast<std::size_t>(2 * n + 1));
+    }
 
     /// @brief Frees every range at once: one free block of the whole capacity again.
     void reset() noexcept {
@@ -149,10 +176,14 @@ public:
         return find(size, alignment, r) != invalid_id;
     }
 
-    /// @brief Returns range `id` and merges it with free neighbours. O(1).
+    /// @brief Returns range `id` and merges it with free neighbours. O(1). An `id` that names no
+    /// allocated range (released already, or of an allocator since moved from) is a programming
+    /// error: asserted, and ignored where assertions are off.
     void release(std::uint32_t id) noexcept {
-        UNIBUF_ASSERT(id < nodes_.size() && nodes_[id].live && !nodes_[id].free,
-                      "block_allocator::release of a range that is not allocated");
+        if (!allocated(id)) {
+            UNIBUF_ASSERT(false, "block_allocator::release of a range that is not allocated");
+            return;
+        }
         used_ -= nodes_[id].size;
         --live_;
         std::uint32_t cur = id;
@@ -171,10 +202,13 @@ public:
         insert_free(cur);
     }
 
-    /// @brief Bytes reserved by range `id`.
-    [[nodiscard]] std::uint64_t size_of(std::uint32_t id) const noexcept { return nodes_[id].size; }
-    /// @brief Offset of range `id`.
-    [[nodiscard]] std::uint64_t offset_of(std::uint32_t id) const noexcept { return nodes_[id].offset; }
+    /// @brief Bytes reserved by range `id` (0 when `id` names no allocated range, e.g. on an
+    /// allocator moved from).
+    [[nodiscard]] std::uint64_t size_of(std::uint32_t id) const noexcept { return allocated(id) ? nodes_[id].size : 0; }
+    /// @brief Offset of range `id` (0 when `id` names no allocated range).
+    [[nodiscard]] std::uint64_t offset_of(std::uint32_t id) const noexcept {
+        return allocated(id) ? nodes_[id].offset : 0;
+    }
 
     // ---- statistics ---------------------------------------------------------------------------
 
@@ -267,6 +301,10 @@ public:
     }
 
 private:
+    [[nodiscard]] bool allocated(std::uint32_t id) const noexcept {
+        return id < nodes_.size() && nodes_[id].live && !nodes_[id].free;
+    }
+
     // std::has_single_bit becomes a libgcc popcount call without -mpopcnt; this is two instructions.
     static constexpr bool is_pow2(std::uint64_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
 
@@ -459,6 +497,25 @@ private:
         nodes_[i].next_free = spare_;
         spare_ = i;
     }
+    // Member-wise take-over; `o` becomes an allocator of capacity 0 (no nodes, no free lists).
+    void take_from(block_allocator& o) noexcept {
+        gran_shift_ = o.gran_shift_;
+        capacity_ = std::exchange(o.capacity_, 0);
+        used_ = o.used_;
+        live_ = o.live_;
+        free_blocks_ = o.free_blocks_;
+        first_ = o.first_;
+        spare_ = o.spare_;
+        fl_map_ = o.fl_map_;
+        for (unsigned f = 0; f < fl_count; ++f) {
+            sl_map_[f] = o.sl_map_[f];
+            for (unsigned i = 0; i < sl_count; ++i) heads_[f][i] = o.heads_[f][i];
+        }
+        nodes_ = std::move(o.nodes_);
+        o.nodes_.clear();
+        o.reset();  // capacity 0: no node is made, every list is empty
+    }
+
     [[nodiscard]] std::size_t count_spares() const noexcept {
         std::size_t n = 0;
         for (std::uint32_t i = spare_; i != invalid_id && n < 2; i = nodes_[i].next_free) ++n;

@@ -1,9 +1,10 @@
 /// @file category.hpp
 /// @brief The four policy categories and the run-time descriptions backends receive.
 ///
-/// A policy is an empty tag type with `static constexpr` traits and a `policy_category` alias
-/// naming one of the tags below. Users may write their own policy types; the concepts in
-/// `concepts.hpp` say what each category must provide.
+/// A policy is an empty tag type with a `policy_category` alias naming one of the tags below, a
+/// `static constexpr std::string_view name`, and its category's `static constexpr` traits. Users
+/// may write their own policy types; the concepts in `concepts.hpp` say what each category must
+/// provide, and a buffer given an incomplete one says what it lacks (rule R3).
 #pragma once
 
 #include <cstdint>

@@ -26,6 +26,8 @@ namespace unibuf {
 /// the messages. Errors (`GL_DEBUG_TYPE_ERROR`) are all kept; other messages up to `max_other`,
 /// then only counted (NVIDIA reports every buffer placement as `GL_DEBUG_TYPE_OTHER`). Construct,
 /// and destroy, on the context's thread; `take_*` and the counters may be called from any thread.
+/// A moved-from log is empty: `take_*` return nothing and the counters are 0 (the messages go to
+/// the log it was moved to).
 class gl_debug_log {
 public:
     /// @brief One debug message.
@@ -64,24 +66,28 @@ public:
         if (state_) glDebugMessageCallback(nullptr, nullptr);
     }
 
-    /// @brief The error messages since the last call, removed from the log.
+    /// @brief The error messages since the last call, removed from the log (none when moved from).
     [[nodiscard]] std::vector<message> take_errors() {
+        if (!state_) return {};
         std::lock_guard lk(state_->m);
         return std::exchange(state_->errors, {});
     }
-    /// @brief The other messages kept since the last call, removed from the log.
+    /// @brief The other messages kept since the last call, removed from the log (none when moved from).
     [[nodiscard]] std::vector<message> take_other() {
+        if (!state_) return {};
         std::lock_guard lk(state_->m);
         state_->other_count = 0;
         return std::exchange(state_->other, {});
     }
-    /// @brief Number of error messages not yet taken.
+    /// @brief Number of error messages not yet taken (0 when moved from).
     [[nodiscard]] std::size_t error_count() const {
+        if (!state_) return 0;
         std::lock_guard lk(state_->m);
         return state_->errors.size();
     }
-    /// @brief Number of other messages since the last `take_other` (kept or only counted).
+    /// @brief Number of other messages since the last `take_other` (kept or only counted; 0 when moved from).
     [[nodiscard]] std::size_t other_count() const {
+        if (!state_) return 0;
         std::lock_guard lk(state_->m);
         return state_->other_count;
     }

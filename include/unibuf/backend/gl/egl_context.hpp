@@ -77,6 +77,8 @@ inline std::string egl_error_name(EGLint e) {
 } // namespace detail
 
 /// @brief A headless EGL display plus an OpenGL core context (see the file comment). Move-only.
+/// A moved-from (or `reset`) context is empty: `context()` and `display()` are null,
+/// `release_current()` and `reset()` do nothing, `make_current()` throws `errc::invalid_argument`.
 class egl_context {
 public:
     /// @brief Which EGL platform provided the display.
@@ -181,16 +183,20 @@ public:
     }
 
     /// @brief Makes the context current on the calling thread (it must not be current elsewhere).
-    /// @throws std::system_error unsupported when EGL refuses
+    /// @throws std::system_error unsupported when EGL refuses, invalid_argument for an empty
+    /// (moved-from or reset) context
     void make_current() const {
+        if (context_ == EGL_NO_CONTEXT)
+            throw_error(errc::invalid_argument, "unibuf: egl_context: make_current of an empty (moved-from or reset) context");
         eglBindAPI(EGL_OPENGL_API);
         if (eglMakeCurrent(display_, surface_, surface_, context_) == EGL_FALSE)
             throw_error(errc::unsupported, "unibuf: egl_context: eglMakeCurrent failed: " +
                                                detail::egl_error_name(eglGetError()) +
                                                " (is the context current on another thread?)");
     }
-    /// @brief Releases the context from the calling thread.
+    /// @brief Releases the context from the calling thread (nothing for an empty context).
     void release_current() const noexcept {
+        if (context_ == EGL_NO_CONTEXT) return;
         eglMakeCurrent(display_, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
     }
 

@@ -60,6 +60,7 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -552,7 +553,15 @@ public:
     /// outlive the backend are left to the context.
     ~gl_backend() {
         if (state_->on_owner()) {
+#if UNIBUF_EXCEPTIONS
+            try {
+                (void)wait_idle_impl(default_wait_timeout);
+            } catch (...) {
+                // a lost context: nothing to wait for; the objects go all the same
+            }
+#else
             (void)wait_idle_impl(default_wait_timeout);
+#endif
             state_->collect();
             if (push_ubo_ != 0) glDeleteBuffers(1, &push_ubo_);
         }
@@ -690,7 +699,8 @@ public:
     /// @brief GPU writes in `[off, off+n)` to the host view (the caller waited for the work that
     /// wrote them): nothing (coherent), barrier + fence wait (non-coherent), a staging copy waited
     /// for, or `glGetBufferSubData` (shadow). @throws std::system_error timeout, out_of_range, wrong_thread
-    void invalidate(allocation& a, std::uint64_t off, std::uint64_t n) {
+    void invalidate(allocation& a, std::uint64_t off, std::uint64_t n,
+                    std::chrono::nanoseconds timeout = default_wait_timeout) {
         require_thread("invalidate");
         check(a, off, n, "invalidate");
         state_->collect();
@@ -699,12 +709,12 @@ public:
             case gl_storage_mode::persistent:
                 if ((a.plan_.storage_flags & GL_MAP_COHERENT_BIT) == 0) {
                     glMemoryBarrier(GL_CLIENT_MAPPED_BUFFER_BARRIER_BIT);
-                    wait_or_throw(make_fence(), "invalidate (non-coherent mapping)");
+                    wait_or_throw(make_fence(), "invalidate (non-coherent mapping)", timeout);
                 }
                 return;
             case gl_storage_mode::staged:
                 calls_.copy(a.buffer_, off, a.staging_, off, n);
-                wait_or_throw(make_fence(), "invalidate (staging copy back to the host)");
+                wait_or_throw(make_fence(), "invalidate (staging copy back to the host)", timeout);
                 return;
             case gl_storage_mode::shadow:
                 calls_.get_sub_data(a.buffer_, off, n, a.shadow_.get() + off);
@@ -787,8 +797,13 @@ private:
                         "the context current on this thread");
     }
 
+    // The range test cannot wrap: `off + n` is never formed.
     void check(const allocation& a, std::uint64_t off, std::uint64_t n, const char* what) const {
-        if (!a || off > a.size_ || n > a.size_ - off)
+        if (!a)
+            throw_error(errc::invalid_argument, std::string("unibuf: gl_backend: ") + what + " of " + std::to_string(n) +
+                                                    " bytes at offset " + std::to_string(off) +
+                                                    " in an empty (moved-from or failed) allocation");
+        if (off > a.size_ || n > a.size_ - off)
             throw_error(errc::out_of_range, std::string("unibuf: gl_backend: ") + what + " of " + std::to_string(n) +
                                                 " bytes at offset " + std::to_string(off) + " in an allocation of " +
                                                 std::to_string(a.size_) + " bytes");
@@ -817,10 +832,10 @@ private:
         return false;
     }
 
-    void wait_or_throw(const fence& f, const char* what) {
-        if (!poll(*f.sync_, static_cast<std::uint64_t>(default_wait_timeout.count())))
+    void wait_or_throw(const fence& f, const char* what, std::chrono::nanoseconds timeout) {
+        if (!poll(*f.sync_, static_cast<std::uint64_t>(std::max<std::int64_t>(0, timeout.count()))))
             throw_error(errc::timeout, std::string("unibuf: gl_backend: ") + what + " did not complete within " +
-                                           detail::ms_text(default_wait_timeout) +
+                                           detail::ms_text(timeout) +
                                            " ms");
     }
 
@@ -846,6 +861,18 @@ private:
         if (req.size_bytes == 0) {
             ec = errc::invalid_argument;
             why = "unibuf: gl_backend: an allocation of 0 bytes was requested; buffers need at least one element";
+            return {};
+        }
+        // GL takes sizes as GLsizeiptr (signed) and the shadow copy is one array: larger sizes would
+        // turn negative or wrap on the way into GL.
+        constexpr std::uint64_t largest = static_cast<std::uint64_t>(std::numeric_limits<GLsizeiptr>::max()) <
+                                                  std::uint64_t{std::numeric_limits<std::size_t>::max()}
+                                              ? static_cast<std::uint64_t>(std::numeric_limits<GLsizeiptr>::max())
+                                              : std::uint64_t{std::numeric_limits<std::size_t>::max()};
+        if (req.size_bytes > largest) {
+            ec = errc::out_of_memory;
+            why = "unibuf: gl_backend: asked for " + std::to_string(req.size_bytes) +
+                  " bytes; a GL buffer holds at most " + std::to_string(largest) + " bytes (GLsizeiptr)";
             return {};
         }
         state_->collect();
@@ -1117,17 +1144,22 @@ inline gl_backend::fence gl_backend::dispatch(const gl_kernel& k, dispatch_size 
         glProgramUniform3ui(k.program(), k.count_location_, groups.x, groups.y, groups.z);
         k.count_ = total;
     }
-    const auto& lim = caps_.max_groups;
-    for (std::uint32_t bz = 0; bz < groups.z; bz += lim[2])
-        for (std::uint32_t by = 0; by < groups.y; by += lim[1])
-            for (std::uint32_t bx = 0; bx < groups.x; bx += lim[0]) {
-                const std::array<std::uint32_t, 3> base{bx, by, bz};
+    // The bases count in 64 bits: a 32-bit base + limit would wrap for counts near 2^32.
+    const std::uint64_t lim[3] = {std::max<std::uint32_t>(1, caps_.max_groups[0]),
+                                  std::max<std::uint32_t>(1, caps_.max_groups[1]),
+                                  std::max<std::uint32_t>(1, caps_.max_groups[2])};
+    for (std::uint64_t bz = 0; bz < groups.z; bz += lim[2])
+        for (std::uint64_t by = 0; by < groups.y; by += lim[1])
+            for (std::uint64_t bx = 0; bx < groups.x; bx += lim[0]) {
+                const std::array<std::uint32_t, 3> base{static_cast<std::uint32_t>(bx), static_cast<std::uint32_t>(by),
+                                                        static_cast<std::uint32_t>(bz)};
                 if (k.base_location_ >= 0 && k.base_ != base) {
-                    glProgramUniform3ui(k.program(), k.base_location_, bx, by, bz);
+                    glProgramUniform3ui(k.program(), k.base_location_, base[0], base[1], base[2]);
                     k.base_ = base;
                 }
-                glDispatchCompute(std::min(lim[0], groups.x - bx), std::min(lim[1], groups.y - by),
-                                  std::min(lim[2], groups.z - bz));
+                glDispatchCompute(static_cast<GLuint>(std::min<std::uint64_t>(lim[0], groups.x - bx)),
+                                  static_cast<GLuint>(std::min<std::uint64_t>(lim[1], groups.y - by)),
+                                  static_cast<GLuint>(std::min<std::uint64_t>(lim[2], groups.z - bz)));
             }
     glMemoryBarrier(GL_SHADER_STORAGE_BARRIER_BIT | GL_BUFFER_UPDATE_BARRIER_BIT | GL_CLIENT_MAPPED_BUFFER_BARRIER_BIT);
     return make_fence();

@@ -44,15 +44,23 @@ namespace unibuf {
 /// Under `sync::fenced` and `sync::none`, `finish()` flushes every claimed range (explicit flush,
 /// staging or shadow copy as the allocation needs); under `sync::lazy` the buffer is host-dirty and
 /// the next device use flushes it.
+/// Every wait of the batch (the buffer's last device use, the claims still open at `finish()` or
+/// at destruction) is bounded by the timeout given to the constructor, or to `finish`.
 /// @tparam Buf a host-writable, host-viewable `basic_buffer` whose backend is `gl_backend`
 template <class Buf>
 class gl_parallel_writes {
-    static_assert(std::is_same_v<typename Buf::backend_type, gl_backend>,
-                  "unibuf: gl_parallel_writes is for buffers of the OpenGL backend (gl_backend)");
-    static_assert(Buf::host_writable, "unibuf: gl_parallel_writes needs a host-writable buffer (access::write_only "
-                                      "or access::read_write) (rule R8)");
-    static_assert(Buf::host_viewable, "unibuf: gl_parallel_writes writes through the host mapping, which "
-                                      "placement::device buffers do not have (rule R7)");
+    static constexpr bool gl_buffer = std::is_same_v<typename Buf::backend_type, gl_backend>;
+    static constexpr bool writable = Buf::host_writable;
+    static constexpr bool viewable = Buf::host_viewable;
+    static_assert(gl_buffer, "unibuf: gl_parallel_writes is for buffers of the OpenGL backend (gl_backend): a batch "
+                             "of writer threads fills only buffers of its own backend (rule R17)");
+    static_assert(!gl_buffer || writable, "unibuf: gl_parallel_writes needs a host-writable buffer (access::write_only "
+                                          "or access::read_write) (rule R8)");
+    static_assert(!gl_buffer || !writable || viewable,
+                  "unibuf: gl_parallel_writes writes through the host mapping, which placement::device buffers do "
+                  "not have (rule R7)");
+    // Past a failed rule the members compile to nothing, so that the rule is the only error.
+    static constexpr bool usable = gl_buffer && writable && viewable;
 
 public:
     using value_type = typename Buf::value_type;
@@ -61,11 +69,13 @@ public:
     using fence_type = typename Buf::fence_type;
 
     /// @brief Elements `[offset, offset + size)` held by one writer; publishing ends the claim.
-    /// Movable, not copyable; the destructor publishes.
+    /// Movable, not copyable; the destructor publishes. A moved-from claim is empty: its view has
+    /// no elements, `size()` is 0, and `publish()` does nothing.
     class claim {
     public:
         claim(claim&& o) noexcept
-            : owner_(std::exchange(o.owner_, nullptr)), offset_(o.offset_), count_(o.count_), data_(o.data_) {}
+            : owner_(std::exchange(o.owner_, nullptr)), offset_(std::exchange(o.offset_, 0)),
+              count_(std::exchange(o.count_, 0)), data_(std::exchange(o.data_, nullptr)) {}
         claim& operator=(claim&&) = delete;
         claim(const claim&) = delete;
         claim& operator=(const claim&) = delete;
@@ -94,24 +104,31 @@ public:
 
     /// @brief Opens the batch: waits up to `timeout` for the buffer's last device use, then takes
     /// its host view (under lazy this brings device-newer data back and marks it host-dirty).
-    /// @throws std::system_error timeout, wrong_thread (not the context thread)
-    explicit gl_parallel_writes(Buf& buf, std::chrono::nanoseconds timeout = default_wait_timeout) : buf_(&buf) {
-        if (!buf.wait(timeout))
-            throw_error(errc::timeout, "unibuf: gl_parallel_writes: the buffer's last device use did not complete within " +
-                                           detail::ms_text(timeout) +
-                                           " ms");
-        require_context_thread("opening a batch");
-        auto v = buf.view();
-        data_ = v.data();
-        count_ = buf.size();
+    /// `timeout` also bounds the destructor's wait for claims still open.
+    /// @throws std::system_error timeout, wrong_thread (not the context thread), invalid_argument
+    /// (an empty, moved-from buffer)
+    explicit gl_parallel_writes(Buf& buf, std::chrono::nanoseconds timeout = default_wait_timeout)
+        : buf_(&buf), timeout_(timeout) {
+        if constexpr (usable) {
+            if (buf.empty())
+                throw_error(errc::invalid_argument, "unibuf: gl_parallel_writes of an empty (moved-from) buffer");
+            if (!buf.wait(timeout))
+                throw_error(errc::timeout,
+                            "unibuf: gl_parallel_writes: the buffer's last device use did not complete within " +
+                                detail::ms_text(timeout) + " ms");
+            require_context_thread("opening a batch");
+            auto v = buf.view();
+            data_ = v.data();
+            count_ = buf.size();
+        }
     }
     gl_parallel_writes(const gl_parallel_writes&) = delete;
     gl_parallel_writes& operator=(const gl_parallel_writes&) = delete;
-    /// @brief Waits (bounded) for claims still open, so that none outlives the batch; call
-    /// `finish()` to hand the writes to the device.
+    /// @brief Waits (bounded by the constructor's timeout) for claims still open, so that none
+    /// outlives the batch; call `finish()` to hand the writes to the device.
     ~gl_parallel_writes() {
         std::unique_lock lk(m_);
-        (void)cv_.wait_for(lk, default_wait_timeout, [&] { return open_ == 0; });
+        (void)cv_.wait_until(lk, detail::deadline_after(timeout_), [&] { return open_ == 0; });
         UNIBUF_ASSERT(open_ == 0, "gl_parallel_writes destroyed while a writer still holds a claim");
     }
 
@@ -148,7 +165,7 @@ public:
         std::vector<std::pair<std::size_t, std::size_t>> ranges;
         {
             std::unique_lock lk(m_);
-            if (!cv_.wait_for(lk, timeout, [&] { return open_ == 0; }))
+            if (!cv_.wait_until(lk, detail::deadline_after(timeout), [&] { return open_ == 0; }))
                 throw_error(errc::timeout, "unibuf: gl_parallel_writes::finish: " + std::to_string(open_) +
                                                " claim(s) still open after " +
                                                detail::ms_text(timeout) +
@@ -157,7 +174,7 @@ public:
             ranges = ranges_;
         }
         fence_type last{};
-        if constexpr (Buf::sync != sync_kind::lazy) {
+        if constexpr (usable && Buf::sync != sync_kind::lazy) {
             std::sort(ranges.begin(), ranges.end());
             std::size_t i = 0;
             while (i < ranges.size()) {  // flush merged runs of adjacent claims
@@ -175,12 +192,16 @@ public:
 
 private:
     void require_context_thread(const char* what) const {
-        const auto owner = buf_->backend().context_thread();
-        if (buf_->backend().config().check_thread && std::this_thread::get_id() != owner)
-            throw_error(errc::wrong_thread, std::string("unibuf: gl_parallel_writes: ") + what + " on thread " +
-                                                detail::thread_name(std::this_thread::get_id()) +
-                                                "; it flushes through GL and must run on the context thread " +
-                                                detail::thread_name(owner));
+        if constexpr (usable) {
+            const auto owner = buf_->backend().context_thread();
+            if (buf_->backend().config().check_thread && std::this_thread::get_id() != owner)
+                throw_error(errc::wrong_thread, std::string("unibuf: gl_parallel_writes: ") + what + " on thread " +
+                                                    detail::thread_name(std::this_thread::get_id()) +
+                                                    "; it flushes through GL and must run on the context thread " +
+                                                    detail::thread_name(owner));
+        } else {
+            (void)what;
+        }
     }
 
     void release_claim() noexcept {
@@ -192,6 +213,7 @@ private:
     }
 
     Buf* buf_;
+    std::chrono::nanoseconds timeout_;
     value_type* data_ = nullptr;
     std::size_t count_ = 0;
     std::mutex m_;

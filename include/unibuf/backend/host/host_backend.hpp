@@ -10,7 +10,9 @@
 ///   makes a test fail exactly as it would on non-coherent hardware;
 /// - everything else is zero-copy: the host view is the device memory.
 /// Device work (`dispatch`, `copy`, staging copies) runs in submission order on one worker thread;
-/// a fence completes when its work has run. No GPU headers are involved.
+/// a fence completes when its work has run. Queued work keeps the memory it reads or writes alive
+/// (like a GPU driver that defers a free until the work is done), so an allocation freed while
+/// device work still uses it never leaves that work with freed memory. No GPU headers are involved.
 ///
 /// @code
 /// unibuf::host_backend dev;
@@ -35,6 +37,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -52,8 +55,13 @@ struct host_invocation {
     std::span<const std::byte> push;
 
     /// @brief Binding `i` viewed as elements of `T`.
+    /// @throws std::system_error out_of_range when the dispatch bound fewer than `i + 1` buffers
     template <class T>
     [[nodiscard]] std::span<T> as(std::size_t i) const {
+        if (i >= buffers.size())
+            throw_error(errc::out_of_range, "unibuf: host_invocation::as: binding " + std::to_string(i) +
+                                                " of a dispatch that bound " + std::to_string(buffers.size()) +
+                                                " buffer(s)");
         auto b = buffers[i];
         return {reinterpret_cast<T*>(b.data()), b.size() / sizeof(T)};
     }
@@ -88,14 +96,19 @@ public:
     };
 
     /// @brief One allocation: device memory plus, where the device copy is not the host view,
-    /// a host copy (staging area or non-coherent cache). Move-only; returns its bytes to the backend.
+    /// a host copy (staging area or non-coherent cache). Move-only; returns its bytes to the backend
+    /// (the memory itself lives on until queued device work that uses it has run).
+    ///
+    /// An empty (default-constructed or moved-from) allocation has no memory: `host_data()` and
+    /// `device_data()` are null, `size()` is 0, and every backend call given it throws
+    /// `errc::invalid_argument`.
     class allocation {
     public:
         allocation() = default;
         allocation(allocation&& o) noexcept
             : owner_(std::exchange(o.owner_, nullptr)), size_(std::exchange(o.size_, 0)),
               reserved_(std::exchange(o.reserved_, 0)), device_(std::move(o.device_)), shadow_(std::move(o.shadow_)), report_(std::move(o.report_)),
-              staged_(o.staged_), non_coherent_(o.non_coherent_) {}
+              staged_(std::exchange(o.staged_, false)), non_coherent_(std::exchange(o.non_coherent_, false)) {}
         allocation& operator=(allocation&& o) noexcept {
             if (this != &o) {
                 release();
@@ -105,8 +118,8 @@ public:
                 device_ = std::move(o.device_);
                 shadow_ = std::move(o.shadow_);
                 report_ = std::move(o.report_);
-                staged_ = o.staged_;
-                non_coherent_ = o.non_coherent_;
+                staged_ = std::exchange(o.staged_, false);
+                non_coherent_ = std::exchange(o.non_coherent_, false);
             }
             return *this;
         }
@@ -114,14 +127,19 @@ public:
         allocation& operator=(const allocation&) = delete;
         ~allocation() { release(); }
 
-        /// @brief The host view: device memory when zero-copy, else the host copy.
+        /// @brief The host view: device memory when zero-copy, else the host copy (null when empty).
         [[nodiscard]] std::byte* host_data() const noexcept { return shadow_ ? shadow_.get() : device_.get(); }
-        /// @brief The device copy (what kernels see).
+        /// @brief The device copy (what kernels see; null when empty).
         [[nodiscard]] std::byte* device_data() const noexcept { return device_.get(); }
+        /// @brief Size in bytes as requested (0 when empty).
         [[nodiscard]] std::uint64_t size() const noexcept { return size_; }
+        /// @brief What was chosen and why.
         [[nodiscard]] const allocation_report& report() const noexcept { return report_; }
+        /// @brief True when host access goes through a staging area (false when empty).
         [[nodiscard]] bool staged() const noexcept { return staged_; }
+        /// @brief True when the host view is a non-coherent cache of the device copy (false when empty).
         [[nodiscard]] bool non_coherent() const noexcept { return non_coherent_; }
+        /// @brief False for an empty (default-constructed, moved-from or failed) allocation.
         [[nodiscard]] explicit operator bool() const noexcept { return device_ != nullptr; }
 
     private:
@@ -135,8 +153,9 @@ public:
         host_backend* owner_ = nullptr;
         std::uint64_t size_ = 0;
         std::uint64_t reserved_ = 0;  ///< bytes counted against options::memory_limit
-        std::unique_ptr<std::byte[]> device_;
-        std::unique_ptr<std::byte[]> shadow_;
+        // Shared with the queued device work that uses the memory (see the file comment).
+        std::shared_ptr<std::byte[]> device_;
+        std::shared_ptr<std::byte[]> shadow_;
         allocation_report report_;
         bool staged_ = false;
         bool non_coherent_ = false;
@@ -212,12 +231,14 @@ public:
 
     /// @brief Host writes in `[off, off+n)` to the device: no-op (coherent), a copy of the
     /// atom-rounded range (non-coherent), or a queued staging copy (staged, returns its fence).
+    /// @throws std::system_error out_of_range (the range leaves the allocation), invalid_argument
+    /// (an empty allocation)
     fence flush(allocation& a, std::uint64_t off, std::uint64_t n) {
         check(a, off, n, "flush");
         if (a.staged_) {
-            std::byte* src = a.shadow_.get() + off;
-            std::byte* dst = a.device_.get() + off;
-            return submit([=] { std::memcpy(dst, src, n); });
+            return submit([src = a.shadow_, dst = a.device_, off, n] {
+                std::memcpy(dst.get() + off, src.get() + off, n);
+            });
         }
         if (a.non_coherent_) {
             auto [b, e] = round(a, off, n);
@@ -227,15 +248,21 @@ public:
     }
 
     /// @brief Device writes in `[off, off+n)` to the host: no-op, atom-rounded copy, or a queued
-    /// staging copy that is waited for (bounded). @throws std::system_error timeout
-    void invalidate(allocation& a, std::uint64_t off, std::uint64_t n) {
+    /// staging copy that is waited for, at most `timeout` (the caller's bound: a buffer passes its
+    /// `set_wait_timeout`). The copy runs behind all work queued before it.
+    /// @throws std::system_error timeout (naming the copy, its bytes and the bound in ms; the copy
+    /// stays queued and completes later), out_of_range, invalid_argument (an empty allocation)
+    void invalidate(allocation& a, std::uint64_t off, std::uint64_t n,
+                    std::chrono::nanoseconds timeout = default_wait_timeout) {
         check(a, off, n, "invalidate");
         if (a.staged_) {
-            std::byte* src = a.device_.get() + off;
-            std::byte* dst = a.shadow_.get() + off;
-            fence f = submit([=] { std::memcpy(dst, src, n); });
-            if (!wait(f, default_wait_timeout))
-                throw_error(errc::timeout, "unibuf: host_backend: staging copy back to the host timed out");
+            fence f = submit([src = a.device_, dst = a.shadow_, off, n] {
+                std::memcpy(dst.get() + off, src.get() + off, n);
+            });
+            if (!wait(f, timeout))
+                throw_error(errc::timeout, "unibuf: host_backend: invalidate: the staging copy back to the host (" +
+                                               std::to_string(n) + " bytes) did not complete within " +
+                                               detail::ms_text(timeout) + " ms");
             return;
         }
         if (a.non_coherent_) {
@@ -245,27 +272,38 @@ public:
     }
 
     /// @brief Queues a device-side copy between device memories.
+    /// @throws std::system_error out_of_range, invalid_argument (an empty allocation)
     fence copy(allocation& src, std::uint64_t src_off, allocation& dst, std::uint64_t dst_off, std::uint64_t n) {
         check(src, src_off, n, "copy source");
         check(dst, dst_off, n, "copy destination");
-        std::byte* s = src.device_.get() + src_off;
-        std::byte* d = dst.device_.get() + dst_off;
-        return submit([=] { std::memmove(d, s, n); });
+        return submit([s = src.device_, d = dst.device_, src_off, dst_off, n] {
+            std::memmove(d.get() + dst_off, s.get() + src_off, n);
+        });
     }
 
     /// @brief Queues `k` over the bound device memory. Work runs in submission order, so the
     /// fences in `after` (earlier submissions) are already satisfied.
+    /// @throws std::system_error invalid_argument (an empty kernel, a binding without allocation or
+    /// with an empty one), out_of_range (a binding outside its allocation)
     fence dispatch(const host_kernel& k, dispatch_size groups, std::span<const bound_range<host_backend>> ranges,
                    std::span<const std::byte> push, std::span<const fence> after) {
         (void)after;
+        if (!k) throw_error(errc::invalid_argument, "unibuf: host_backend: dispatch of an empty host_kernel");
         std::vector<std::span<std::byte>> bufs;
+        std::vector<std::shared_ptr<std::byte[]>> keep;  // the memory stays alive until the kernel ran
         bufs.reserve(ranges.size());
-        for (const auto& r : ranges) {
+        keep.reserve(ranges.size());
+        for (std::size_t i = 0; i < ranges.size(); ++i) {
+            const auto& r = ranges[i];
+            if (r.allocation == nullptr)
+                throw_error(errc::invalid_argument,
+                            "unibuf: host_backend: dispatch binding " + std::to_string(i) + " has no allocation");
             check(*r.allocation, r.offset, r.size, "dispatch binding");
             bufs.emplace_back(r.allocation->device_.get() + r.offset, r.size);
+            keep.push_back(r.allocation->device_);
         }
         std::vector<std::byte> pc(push.begin(), push.end());
-        return submit([k, groups, bufs = std::move(bufs), pc = std::move(pc)] {
+        return submit([k, groups, bufs = std::move(bufs), keep = std::move(keep), pc = std::move(pc)] {
             k(host_invocation{groups, bufs, pc});
         });
     }
@@ -293,11 +331,12 @@ public:
     [[nodiscard]] bool is_complete(const fence& f) const noexcept {
         return f.value <= completed_.load(std::memory_order_acquire);
     }
-    /// @brief Waits up to `timeout` for `f`; false on timeout.
+    /// @brief Waits up to `timeout` for `f`; false on timeout. `nanoseconds::max()` waits as long
+    /// as it takes (the deadline saturates instead of overflowing).
     [[nodiscard]] bool wait(const fence& f, std::chrono::nanoseconds timeout) const {
         if (is_complete(f)) return true;
         std::unique_lock lk(m_);
-        return done_cv_.wait_for(lk, timeout, [&] { return is_complete(f); });
+        return done_cv_.wait_until(lk, detail::deadline_after(timeout), [&] { return is_complete(f); });
     }
     /// @brief Waits for all submitted work (bounded); false on timeout.
     [[nodiscard]] bool wait_idle(std::chrono::nanoseconds timeout = default_wait_timeout) const {
@@ -327,42 +366,64 @@ private:
         a.staged_ = !a.report_.zero_copy;
         a.non_coherent_ = !a.report_.host_coherent;
         const bool two = a.staged_ || a.non_coherent_;
-        const std::uint64_t need = two ? 2 * req.size_bytes : req.size_bytes;
+        // Two copies of more than half of 2^64 bytes: the sum does not exist, and no limit allows it.
+        const bool too_big = two && req.size_bytes > std::numeric_limits<std::uint64_t>::max() / 2;
+        const std::uint64_t need = too_big ? std::numeric_limits<std::uint64_t>::max()
+                                           : (two ? 2 * req.size_bytes : req.size_bytes);
+        const std::string asked = two ? "2 x " + std::to_string(req.size_bytes) + " bytes (device memory and its " +
+                                            (a.staged_ ? "staging area" : "host cache") + ")"
+                                      : std::to_string(req.size_bytes) + " bytes";
         std::uint64_t cur = in_use_.load(std::memory_order_relaxed);
         do {
-            if (need > opt_.memory_limit || cur > opt_.memory_limit - need) {
+            if (too_big || need > opt_.memory_limit || cur > opt_.memory_limit - need) {
                 ec = errc::out_of_memory;
-                why = "unibuf: host_backend: out of device memory: asked for " + std::to_string(need) +
-                      " bytes, " + std::to_string(opt_.memory_limit - std::min(cur, opt_.memory_limit)) +
-                      " of " + std::to_string(opt_.memory_limit) + " bytes free (options::memory_limit)";
+                why = "unibuf: host_backend: out of device memory: asked for " + asked + ", " +
+                      std::to_string(opt_.memory_limit - std::min(cur, opt_.memory_limit)) + " of " +
+                      std::to_string(opt_.memory_limit) + " bytes free (options::memory_limit)";
                 return allocation{};
             }
         } while (!in_use_.compare_exchange_weak(cur, cur + need, std::memory_order_relaxed));
         a.owner_ = this;
         a.reserved_ = need;
         a.size_ = req.size_bytes;
-        a.device_.reset(new (std::nothrow) std::byte[req.size_bytes]());
-        if (two) a.shadow_.reset(new (std::nothrow) std::byte[req.size_bytes]());
+        a.device_ = make_memory(req.size_bytes);
+        if (two) a.shadow_ = make_memory(req.size_bytes);
         if (!a.device_ || (two && !a.shadow_)) {
             ec = errc::out_of_memory;
-            why = "unibuf: host_backend: the system could not provide " + std::to_string(need) + " bytes";
+            why = "unibuf: host_backend: the system could not provide " + asked;
             return allocation{};  // `a` returns its reservation on destruction
         }
         return a;
     }
 
+    // Zero-initialized bytes, or null when the system has none to give.
+    static std::shared_ptr<std::byte[]> make_memory(std::uint64_t n) {
+        if (n > std::numeric_limits<std::size_t>::max()) return {};
+        return std::shared_ptr<std::byte[]>(new (std::nothrow) std::byte[static_cast<std::size_t>(n)]());
+    }
+
+    // The range test cannot wrap: `off + n` is never formed.
     static void check(const allocation& a, std::uint64_t off, std::uint64_t n, const char* what) {
-        if (!a || off > a.size_ || n > a.size_ - off)
+        if (!a)
+            throw_error(errc::invalid_argument, std::string("unibuf: host_backend: ") + what + " of " +
+                                                    std::to_string(n) + " bytes at offset " + std::to_string(off) +
+                                                    " in an empty (moved-from or failed) allocation");
+        if (off > a.size_ || n > a.size_ - off)
             throw_error(errc::out_of_range, std::string("unibuf: host_backend: ") + what + " of " +
                                                 std::to_string(n) + " bytes at offset " + std::to_string(off) +
                                                 " in an allocation of " + std::to_string(a.size_) + " bytes");
     }
 
+    // [off, off + n) (inside the allocation) rounded out to the atom and clamped to the allocation,
+    // computed without forming a sum past the allocation's size.
     [[nodiscard]] std::pair<std::uint64_t, std::uint64_t> round(const allocation& a, std::uint64_t off,
                                                                 std::uint64_t n) const noexcept {
         const std::uint64_t atom = std::max<std::uint64_t>(1, opt_.non_coherent_atom);
         const std::uint64_t b = off / atom * atom;
-        const std::uint64_t e = std::min(a.size_, detail::align_up(off + n, atom));
+        const std::uint64_t end = off + n;  // <= a.size_ (checked)
+        std::uint64_t e = end;
+        if (const std::uint64_t rest = end % atom; rest != 0)
+            e = atom - rest > a.size_ - end ? a.size_ : end + (atom - rest);
         return {b, e};
     }
 

@@ -37,7 +37,10 @@
 
 namespace unibuf {
 
-/// @brief One message of the debug-utils messenger (validation layer, loader, driver).
+/// @brief One message of the debug-utils messenger: what a validation layer reports (validation
+/// and performance messages of warning or error severity). General messages (the loader's notices,
+/// e.g. "env var 'VK_INSTANCE_LAYERS' defined and adding layers") are not collected: they say
+/// nothing about the program's use of Vulkan.
 struct vulkan_message {
     /// @brief Severity as reported by VK_EXT_debug_utils.
     enum class severity : std::uint8_t { verbose, info, warning, error };
@@ -53,8 +56,9 @@ struct vulkan_context_options {
     bool validation = false;
     /// @brief With `validation`: also enable synchronization validation (VK_EXT_validation_features).
     bool sync_validation = true;
-    /// @brief Collect warnings and errors through VK_EXT_debug_utils when the instance offers it
-    /// (always on with `validation`).
+    /// @brief Collect the validation and performance warnings and errors through VK_EXT_debug_utils
+    /// when the instance offers it (always on with `validation`); general messages (loader,
+    /// driver notices) are left out.
     bool debug_messenger = true;
     /// @brief Also print each collected message to stderr.
     bool print_messages = false;
@@ -212,9 +216,28 @@ struct message_sink {
     std::vector<vulkan_message> messages;
     bool print = false;
 
+    /// The message types collected: what the validation layers report about the program's use of
+    /// Vulkan. GENERAL is left out: the loader reports its own notices with it (a layer added by
+    /// VK_INSTANCE_LAYERS, a manifest it skipped), which are not validation messages.
+    static constexpr VkDebugUtilsMessageTypeFlagsEXT collected_types =
+        VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT;
+    /// The severities collected.
+    static constexpr VkDebugUtilsMessageSeverityFlagsEXT collected_severities =
+        VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+
+    /// True for a message the sink keeps (both a collected type and a collected severity).
+    [[nodiscard]] static constexpr bool collects(VkDebugUtilsMessageSeverityFlagBitsEXT sev,
+                                                 VkDebugUtilsMessageTypeFlagsEXT types) noexcept {
+        const auto severity = static_cast<VkDebugUtilsMessageSeverityFlagsEXT>(sev);
+        return (types & collected_types) != 0 && (severity & collected_severities) != 0;
+    }
+
     static VKAPI_ATTR VkBool32 VKAPI_CALL callback(VkDebugUtilsMessageSeverityFlagBitsEXT sev,
-                                                   VkDebugUtilsMessageTypeFlagsEXT /*types*/,
+                                                   VkDebugUtilsMessageTypeFlagsEXT types,
                                                    const VkDebugUtilsMessengerCallbackDataEXT* data, void* user) {
+        // The messenger asks for these only; a driver or layer may still send more (and a messenger
+        // the caller created on an adopted instance may ask for anything).
+        if (!collects(sev, types)) return VK_FALSE;
         auto* self = static_cast<message_sink*>(user);
         vulkan_message msg;
         msg.level = (sev & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) != 0     ? vulkan_message::severity::error
@@ -235,8 +258,7 @@ struct message_sink {
         vk::DebugUtilsMessengerCreateInfoEXT ci;
         ci.messageSeverity = vk::DebugUtilsMessageSeverityFlagBitsEXT::eWarning |
                              vk::DebugUtilsMessageSeverityFlagBitsEXT::eError;
-        ci.messageType = vk::DebugUtilsMessageTypeFlagBitsEXT::eGeneral |
-                         vk::DebugUtilsMessageTypeFlagBitsEXT::eValidation |
+        ci.messageType = vk::DebugUtilsMessageTypeFlagBitsEXT::eValidation |
                          vk::DebugUtilsMessageTypeFlagBitsEXT::ePerformance;
         ci.pfnUserCallback = &message_sink::callback;
         ci.pUserData = this;
@@ -266,6 +288,11 @@ struct message_sink {
 ///
 /// Move-only. An owning context destroys its device, messenger and instance (in that order) on
 /// destruction; a context made by `adopt` destroys only the messenger it added.
+///
+/// A moved-from context is empty: its handles are null, `take_messages()` returns nothing,
+/// `message_count()` is 0, `collects_messages()` is false, `budget()` throws
+/// `errc::invalid_argument`, and a `vulkan_backend` made from it throws `errc::invalid_argument`.
+/// After `reset()` the same holds, except that messages collected before stay to be taken.
 /// Thread-safety: the accessors are safe from any thread; `take_messages` is synchronized.
 class vulkan_context {
 public:
@@ -368,13 +395,16 @@ public:
     /// @brief True when a debug messenger collects messages.
     [[nodiscard]] bool collects_messages() const noexcept { return static_cast<bool>(messenger_); }
 
-    /// @brief The messages collected since the last call (warnings and errors), then clears them.
+    /// @brief The validation messages collected since the last call (validation and performance
+    /// warnings and errors), then clears them. Empty for an empty (moved-from) context.
     [[nodiscard]] std::vector<vulkan_message> take_messages() {
+        if (!sink_) return {};
         std::lock_guard lk(sink_->m);
         return std::exchange(sink_->messages, {});
     }
-    /// @brief Number of messages waiting in `take_messages`.
+    /// @brief Number of messages waiting in `take_messages` (0 for an empty context).
     [[nodiscard]] std::size_t message_count() const {
+        if (!sink_) return 0;
         std::lock_guard lk(sink_->m);
         return sink_->messages.size();
     }
@@ -382,8 +412,11 @@ public:
     /// @brief Bytes each heap can still take: VK_EXT_memory_budget's budget minus usage where the
     /// extension is enabled, else `fraction` of the heap size minus `own_usage` (this process's
     /// allocations as the caller counts them).
+    /// @throws std::system_error invalid_argument for an empty (moved-from) context
     [[nodiscard]] vulkan::heap_budget budget(std::span<const std::uint64_t> own_usage,
                                              double fraction = vulkan::heap_budget::default_fraction) const {
+        if (!physical_)
+            throw_error(errc::invalid_argument, "unibuf: vulkan: budget() of an empty (moved-from or reset) context");
         if (!caps_.memory_budget) return vulkan::heap_budget::from_heap_sizes(caps_.memory, fraction, own_usage);
         vk::PhysicalDeviceMemoryBudgetPropertiesEXT b;
         vk::PhysicalDeviceMemoryProperties2 p2;

@@ -56,8 +56,11 @@ struct heap_budget {
     static constexpr double default_fraction = 0.8;
 
     /// @brief `fraction` of each heap's size, minus `used[i]` bytes already allocated from heap i.
+    /// `fraction` is taken in [0, 1] (larger as 1, smaller or NaN as 0), so the share of a heap is
+    /// never more than the heap and its conversion back to bytes never overflows.
     [[nodiscard]] static heap_budget from_heap_sizes(const memory_table& t, double fraction = default_fraction,
                                                      std::span<const std::uint64_t> used = {}) {
+        fraction = fraction >= 0.0 ? (fraction > 1.0 ? 1.0 : fraction) : 0.0;
         heap_budget b;
         b.available.reserve(t.heaps.size());
         for (std::size_t i = 0; i < t.heaps.size(); ++i) {
@@ -151,8 +154,8 @@ struct type_query {
 [[nodiscard]] inline std::uint64_t room(const memory_table& t, const heap_budget& b, std::uint32_t heap,
                                         double window_share) {
     const std::uint64_t avail = b.of(t, heap);
-    if (window_share < 1.0 && static_cast<int>(heap) != t.main_device_heap())
-        return static_cast<std::uint64_t>(static_cast<double>(avail) * window_share);
+    if (window_share < 1.0 && static_cast<int>(heap) != t.main_device_heap())  // a NaN share counts as 1
+        return window_share > 0.0 ? static_cast<std::uint64_t>(static_cast<double>(avail) * window_share) : 0;
     return avail;
 }
 
@@ -512,16 +515,17 @@ struct atom_range {
 /// @brief The range to flush or invalidate for host bytes `[off, off + n)` of a mapped allocation of
 /// `allocation_bytes`: the start rounded down and the end rounded up to `atom`
 /// (nonCoherentAtomSize), the end clamped to the allocation (whose size unibuf keeps a multiple of
-/// the atom, so the clamped end is valid too). Empty when `n` is 0.
+/// the atom, so the clamped end is valid too). Empty when `n` is 0. No sum is formed past
+/// `allocation_bytes`, so offsets and sizes near 2^64 give the clamped range, never a wrapped one.
 [[nodiscard]] constexpr atom_range round_to_atom(std::uint64_t off, std::uint64_t n, std::uint64_t atom,
                                                  std::uint64_t allocation_bytes) noexcept {
     if (n == 0 || off >= allocation_bytes) return {};
     if (atom == 0) atom = 1;
     const std::uint64_t b = off / atom * atom;
-    std::uint64_t e = off + n;
-    e = e > allocation_bytes ? allocation_bytes : e;
-    e = unibuf::detail::align_up(e, atom);
-    if (e > allocation_bytes) e = allocation_bytes;
+    const std::uint64_t left = allocation_bytes - off;  // > 0
+    std::uint64_t e = n >= left ? allocation_bytes : off + n;
+    if (const std::uint64_t rest = e % atom; rest != 0)
+        e = atom - rest > allocation_bytes - e ? allocation_bytes : e + (atom - rest);
     return {b, e - b};
 }
 

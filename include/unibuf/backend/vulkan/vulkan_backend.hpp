@@ -235,6 +235,10 @@ public:
 
     /// @brief Several commands recorded into one submission (one fence); holds the backend's
     /// submission lock from `begin()` until `submit()` or destruction (which discards it).
+    ///
+    /// Once moved from or submitted the batch is empty: `size()` is 0, `submit()` returns a
+    /// complete fence, and recording (`copy`, `upload`, `download`, `dispatch`) throws
+    /// `errc::invalid_argument`.
     /// @code
     /// auto b = vk.begin();
     /// b.upload(a, 0, n);                               // staging -> device (staged allocations)
@@ -245,30 +249,33 @@ public:
     public:
         batch(batch&& o) noexcept
             : owner_(std::exchange(o.owner_, nullptr)), lock_(std::move(o.lock_)), cb_(std::exchange(o.cb_, {})),
-              sets_(std::move(o.sets_)), commands_(o.commands_) {}
+              sets_(std::move(o.sets_)), commands_(std::exchange(o.commands_, 0)) {}
         batch& operator=(batch&&) = delete;
         batch(const batch&) = delete;
         batch& operator=(const batch&) = delete;
         ~batch() { discard(); }
 
         /// @brief Device copy of `n` bytes between the device copies of two allocations.
-        /// @throws std::system_error out_of_range, invalid_argument (overlap within one buffer)
+        /// @throws std::system_error out_of_range, invalid_argument (overlap within one buffer, an
+        /// empty allocation, an empty batch)
         void copy(const allocation& src, std::uint64_t src_off, const allocation& dst, std::uint64_t dst_off,
                   std::uint64_t n);
         /// @brief Staged: copies `[off, off+n)` staging → device (after flushing a non-coherent
         /// staging range). Zero-copy: flushes the atom-rounded range if non-coherent; records nothing.
+        /// @throws std::system_error out_of_range, invalid_argument (an empty allocation or batch)
         void upload(const allocation& a, std::uint64_t off, std::uint64_t n);
         /// @brief Staged: copies `[off, off+n)` device → staging (the host must still wait for the
         /// fence and `invalidate_host` a non-coherent staging range). Zero-copy: records nothing.
+        /// @throws std::system_error out_of_range, invalid_argument (an empty allocation or batch)
         void download(const allocation& a, std::uint64_t off, std::uint64_t n);
         /// @brief Records a dispatch of `k` over `ranges` (binding i = ranges[i]) with `push` bytes.
         /// Group counts beyond the device's maxComputeWorkGroupCount are split into several
         /// vkCmdDispatchBase calls (the kernel sees the same gl_GlobalInvocationID).
         /// @throws std::system_error invalid_argument (binding count, push size, a zero group
-        ///         count, offset alignment, range size), out_of_range
+        ///         count, offset alignment, range size, an empty kernel, allocation or batch), out_of_range
         void dispatch(const vulkan_kernel& k, dispatch_size groups, std::span<const bound_range<vulkan_backend>> ranges,
                       std::span<const std::byte> push);
-        /// @brief Number of commands recorded so far.
+        /// @brief Number of commands recorded so far (0 once empty: moved from, submitted or discarded).
         [[nodiscard]] std::size_t size() const noexcept { return commands_; }
         /// @brief Ends and submits the batch; returns its fence (complete if nothing was recorded).
         /// @throws std::system_error device_lost / out_of_memory from vkQueueSubmit
@@ -278,6 +285,8 @@ public:
         friend class vulkan_backend;
         batch(vulkan_backend& owner, std::unique_lock<std::mutex> lock) : owner_(&owner), lock_(std::move(lock)) {}
         void begin_command();
+        /// Throws invalid_argument when the batch is empty (moved from or submitted).
+        void require_open(const char* what) const;
         /// Records one buffer-to-buffer copy region (after begin_command()).
         void record_copy(vk::Buffer src, std::uint64_t src_off, vk::Buffer dst, std::uint64_t dst_off, std::uint64_t n);
         void discard() noexcept;
@@ -294,8 +303,12 @@ public:
     explicit vulkan_backend(vulkan_context ctx) : vulkan_backend(std::move(ctx), options{}) {}
 
     /// @brief Takes over `ctx` (an owned or adopted context) and creates the submission objects.
-    /// @throws std::system_error from Vulkan object creation
+    /// @throws std::system_error invalid_argument (an empty, moved-from context), or from Vulkan
+    ///         object creation
     vulkan_backend(vulkan_context ctx, options opt) : ctx_(std::move(ctx)), opt_(opt) {
+        if (!ctx_.device())
+            throw_error(errc::invalid_argument,
+                        "unibuf: vulkan: a backend needs a context with a device; this one is empty (moved from or reset)");
         const auto& c = ctx_.capabilities();
         timeline_ = opt_.use_timeline && c.timeline_semaphore;
         heap_used_.assign(c.memory.heaps.size(), 0);
@@ -323,7 +336,15 @@ public:
     /// @brief Waits (bounded, 10 s) for all submitted work, then destroys the backend's objects.
     /// Allocations and kernels must be gone by then.
     ~vulkan_backend() {
+#if UNIBUF_EXCEPTIONS
+        try {
+            (void)wait_idle(default_wait_timeout);
+        } catch (...) {
+            // device lost: nothing is waited for; the objects are destroyed all the same
+        }
+#else
         (void)wait_idle(default_wait_timeout);
+#endif
         std::lock_guard lk(m_);
         reclaim_locked(true);
         for (auto& s : in_flight_) destroy_submission(s);
@@ -426,7 +447,8 @@ public:
     /// @brief Device writes in `[off, off+n)` to the host: nothing (coherent), an invalidate rounded
     /// to the atom (non-coherent), or a device→staging copy that is waited for (bounded).
     /// @throws std::system_error out_of_range, timeout, device_lost
-    void invalidate(allocation& a, std::uint64_t off, std::uint64_t n) {
+    void invalidate(allocation& a, std::uint64_t off, std::uint64_t n,
+                    std::chrono::nanoseconds timeout = default_wait_timeout) {
         check(a, off, n, "invalidate");
         if (a.staged() && n > 0) {
             fence f;
@@ -435,9 +457,10 @@ public:
                 b.download(a, off, n);
                 f = b.submit();
             }
-            if (!wait(f, default_wait_timeout))
-                throw_error(errc::timeout, "unibuf: vulkan: the staging copy back to the host (" + std::to_string(n) +
-                                               " bytes) did not complete within 10 s");
+            if (!wait(f, timeout))
+                throw_error(errc::timeout, "unibuf: vulkan: invalidate: the staging copy back to the host (" +
+                                               std::to_string(n) + " bytes) did not complete within " +
+                                               detail::ms_text(timeout) + " ms");
         }
         if (!a.host_coherent_) invalidate_host(a, off, n);
     }
@@ -482,15 +505,16 @@ public:
     }
 
     /// @brief Waits up to `timeout` for `f` with the configured strategy; false on timeout.
+    /// `nanoseconds::max()` waits as long as it takes (the deadline saturates, never overflows).
     /// @throws std::system_error device_lost
     [[nodiscard]] bool wait(const fence& f, std::chrono::nanoseconds timeout) const {
         if (is_complete(f)) return true;
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        const auto deadline = detail::deadline_after(timeout);
         switch (opt_.wait) {
             case wait_strategy::spin: return spin_until(f, deadline);
             case wait_strategy::block: return block_until(f, deadline);
             case wait_strategy::spin_then_block: {
-                const auto spin_end = std::min(deadline, std::chrono::steady_clock::now() + opt_.spin_budget);
+                const auto spin_end = std::min(deadline, detail::deadline_after(opt_.spin_budget));
                 if (spin_until(f, spin_end)) return true;
                 return block_until(f, deadline);
             }
@@ -538,8 +562,13 @@ private:
     [[nodiscard]] const vk::DispatchLoaderDynamic& d() const noexcept { return ctx_.dispatcher(); }
     [[nodiscard]] vk::Device dev() const noexcept { return ctx_.device(); }
 
+    // The range test cannot wrap: `off + n` is never formed.
     static void check(const allocation& a, std::uint64_t off, std::uint64_t n, const char* what) {
-        if (!a || off > a.size_ || n > a.size_ - off)
+        if (!a)
+            throw_error(errc::invalid_argument, std::string("unibuf: vulkan: ") + what + " of " + std::to_string(n) +
+                                                    " bytes at offset " + std::to_string(off) +
+                                                    " in an empty (moved-from or failed) allocation");
+        if (off > a.size_ || n > a.size_ - off)
             throw_error(errc::out_of_range, std::string("unibuf: vulkan: ") + what + " of " + std::to_string(n) +
                                                 " bytes at offset " + std::to_string(off) + " in an allocation of " +
                                                 std::to_string(a.size_) + " bytes");
@@ -696,8 +725,8 @@ private:
         const bool host_visible = (caps.memory.types[static_cast<std::size_t>(type)].flags &
                                    vulkan::memory_property::host_visible) != 0;
         if (mappable && host_visible) {
-            const std::uint64_t atom = caps.non_coherent_atom;
-            bytes = detail::align_up(bytes, atom);
+            const std::uint64_t atom = std::max<std::uint64_t>(1, caps.non_coherent_atom);
+            if (!detail::checked_align_up(mr.size, atom, bytes)) return vk::Result::eErrorOutOfDeviceMemory;
         }
         vk::MemoryAllocateInfo ai;
         ai.allocationSize = bytes;
@@ -1098,8 +1127,16 @@ inline void vulkan_backend::batch::begin_command() {
     ++commands_;
 }
 
+inline void vulkan_backend::batch::require_open(const char* what) const {
+    if (owner_ == nullptr)
+        throw_error(errc::invalid_argument, std::string("unibuf: vulkan: batch::") + what +
+                                                " on an empty batch (moved from, submitted or discarded); "
+                                                "start another with begin()");
+}
+
 inline void vulkan_backend::batch::copy(const allocation& src, std::uint64_t src_off, const allocation& dst,
                                         std::uint64_t dst_off, std::uint64_t n) {
+    require_open("copy");
     check(src, src_off, n, "copy source");
     check(dst, dst_off, n, "copy destination");
     if (n == 0) return;
@@ -1121,6 +1158,7 @@ inline void vulkan_backend::batch::record_copy(vk::Buffer src, std::uint64_t src
 }
 
 inline void vulkan_backend::batch::upload(const allocation& a, std::uint64_t off, std::uint64_t n) {
+    require_open("upload");
     check(a, off, n, "upload");
     if (n == 0) return;
     if (!a.host_coherent_) owner_->flush_host(a, off, n);
@@ -1129,6 +1167,7 @@ inline void vulkan_backend::batch::upload(const allocation& a, std::uint64_t off
 }
 
 inline void vulkan_backend::batch::download(const allocation& a, std::uint64_t off, std::uint64_t n) {
+    require_open("download");
     check(a, off, n, "download");
     if (n == 0 || !a.staged()) return;
     record_copy(a.buffer(), off, a.staging_buffer(), off, n);
@@ -1137,6 +1176,7 @@ inline void vulkan_backend::batch::download(const allocation& a, std::uint64_t o
 inline void vulkan_backend::batch::dispatch(const vulkan_kernel& k, dispatch_size groups,
                                             std::span<const bound_range<vulkan_backend>> ranges,
                                             std::span<const std::byte> push) {
+    require_open("dispatch");
     const auto& caps = owner_->ctx_.capabilities();
     if (!k.pipeline())
         throw_error(errc::invalid_argument, "unibuf: vulkan: dispatch of an empty (moved-from) kernel");
@@ -1191,16 +1231,20 @@ inline void vulkan_backend::batch::dispatch(const vulkan_kernel& k, dispatch_siz
         cb_.pushConstants(k.pipeline_layout(), vk::ShaderStageFlagBits::eCompute, 0,
                           static_cast<std::uint32_t>(push.size()), push.data(), d);
     // Group counts above maxComputeWorkGroupCount (65535 on many devices) run as several
-    // vkCmdDispatchBase calls; gl_WorkGroupID / gl_GlobalInvocationID include the base.
-    const auto& lim = caps.max_group_count;
-    for (std::uint32_t bz = 0; bz < groups.z; bz += lim[2])
-        for (std::uint32_t by = 0; by < groups.y; by += lim[1])
-            for (std::uint32_t bx = 0; bx < groups.x; bx += lim[0]) {
-                const std::uint32_t cx = std::min(lim[0], groups.x - bx);
-                const std::uint32_t cy = std::min(lim[1], groups.y - by);
-                const std::uint32_t cz = std::min(lim[2], groups.z - bz);
+    // vkCmdDispatchBase calls; gl_WorkGroupID / gl_GlobalInvocationID include the base. The bases
+    // count in 64 bits: a 32-bit base + limit would wrap for counts near 2^32 (limits of 2^31 - 1).
+    const std::uint64_t lim[3] = {std::max<std::uint32_t>(1, caps.max_group_count[0]),
+                                  std::max<std::uint32_t>(1, caps.max_group_count[1]),
+                                  std::max<std::uint32_t>(1, caps.max_group_count[2])};
+    for (std::uint64_t bz = 0; bz < groups.z; bz += lim[2])
+        for (std::uint64_t by = 0; by < groups.y; by += lim[1])
+            for (std::uint64_t bx = 0; bx < groups.x; bx += lim[0]) {
+                const auto cx = static_cast<std::uint32_t>(std::min<std::uint64_t>(lim[0], groups.x - bx));
+                const auto cy = static_cast<std::uint32_t>(std::min<std::uint64_t>(lim[1], groups.y - by));
+                const auto cz = static_cast<std::uint32_t>(std::min<std::uint64_t>(lim[2], groups.z - bz));
                 if (bx == 0 && by == 0 && bz == 0) cb_.dispatch(cx, cy, cz, d);
-                else cb_.dispatchBase(bx, by, bz, cx, cy, cz, d);
+                else cb_.dispatchBase(static_cast<std::uint32_t>(bx), static_cast<std::uint32_t>(by),
+                                      static_cast<std::uint32_t>(bz), cx, cy, cz, d);
             }
 }
 
@@ -1222,6 +1266,7 @@ inline vulkan_backend::fence vulkan_backend::batch::submit() {
     sets_.clear();
     lock_.unlock();
     owner_ = nullptr;
+    commands_ = 0;
     return f;
 }
 
@@ -1236,6 +1281,7 @@ inline void vulkan_backend::batch::discard() noexcept {
     owner_->free_sets_locked(sets_);
     if (lock_.owns_lock()) lock_.unlock();
     owner_ = nullptr;
+    commands_ = 0;
 }
 
 } // namespace unibuf
