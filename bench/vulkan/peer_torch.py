@@ -8,7 +8,7 @@
   producer/<MiB>/<threads>      pinned tensor written by the CPU (torch intra-op threads), then
                                 .to('cuda', non_blocking=True) + synchronize, bytes/s (compare: producer/*)
 
-Usage: peer_torch.py [--out FILE] [--quick]. Without CUDA it runs on the CPU (no pinning) so the
+Usage: peer_torch.py [--out FILE] [--quick] [--only small_update,round_trip,producer]. Without CUDA it runs on the CPU (no pinning) so the
 script itself can be checked anywhere PyTorch is installed; the JSON says which device ran.
 """
 import argparse
@@ -117,17 +117,26 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="-", help="JSON file ('-': stdout)")
     ap.add_argument("--quick", action="store_true", help="small repetitions and sizes (a smoke run)")
+    ap.add_argument("--only", default="small_update,round_trip,producer",
+                    help="comma-separated parts to run (default: all)")
     args = ap.parse_args()
+    parts = set(args.only.split(","))
+    unknown = parts - {"small_update", "round_trip", "producer"}
+    if unknown:
+        ap.error(f"unknown part(s) {sorted(unknown)}; known: small_update, round_trip, producer")
     p = Peer(args.quick)
     results = []
-    for nbytes in (4 * KiB, 64 * KiB, 1 * MiB):
-        results.append(p.small_update(nbytes))
-    results.append(p.round_trip())
+    if "small_update" in parts:
+        for nbytes in (4 * KiB, 64 * KiB, 1 * MiB):
+            results.append(p.small_update(nbytes))
+    if "round_trip" in parts:
+        results.append(p.round_trip())
     sizes = [16 * MiB] if args.quick else [4 * MiB, 16 * MiB, 32 * MiB, 64 * MiB, 256 * MiB, 1 * GiB]
     threads = [1, 2] if args.quick else [1, 4, 8, 16]
-    for nbytes in sizes:
-        for t in threads:
-            results.append(p.producer(nbytes, t))
+    if "producer" in parts:
+        for nbytes in sizes:
+            for t in threads:
+                results.append(p.producer(nbytes, t))
     out = {
         "context": {
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The one entry point on the GPU machine (see ../shared/DEVICE.md and README "Benchmarks"):
+#   here:   ./dev device-pack                      (Release build, packed into .devrun/)
+#   there:  bash bench/device/run.sh [suite...]                        carry [".devrun"]
+# Suites (default: all, in this order):
+#   tests     every GPU test binary (validation + synchronization validation on) and unibuf-info
+#   vulkan    small updates, 4 KiB round trip, wait floor; PyTorch's small_update/round_trip peer
+#   opengl    uploads, frames (persistent vs glBufferSubData), latency, fence round trip
+#   pool      pool/ring benchmarks on Vulkan, OpenGL and the host backend
+#   producer  writer-thread fills over size x writers; PyTorch's producer peer
+#   stream    upload_stream frames on OpenGL (frame/stream vs frame/buffer_sub_data)
+# Results: one folder ${OUT:-./out}/ with machine.txt (device, driver, CPU, date, commit),
+# summary.txt and results.tar.gz (every suite's JSON and logs), so that at most three files come back.
+set -uo pipefail
+root=$(pwd)
+OUT=${OUT:-$root/out}
+mkdir -p "$OUT"
+R=$root/.devrun
+if [ ! -d "$R/bin" ]; then echo "run.sh: $R/bin missing: run ./dev device-pack first and carry .devrun" >&2; exit 2; fi
+# The loaders packed by pack.sh, pointed at the NVIDIA driver's Vulkan ICD and EGL vendor files.
+for f in "$R"/loaders/*.deb; do dpkg -x "$f" /; done; ldconfig
+for d in /usr/local/nvidia/share /usr/share /etc; do
+  [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$d/vulkan/icd.d/nvidia_icd.json" ] && export VK_DRIVER_FILES=$d/vulkan/icd.d/nvidia_icd.json
+  [ -z "${__EGL_VENDOR_LIBRARY_FILENAMES:-}" ] && [ -f "$d/glvnd/egl_vendor.d/10_nvidia.json" ] && \
+    export __EGL_VENDOR_LIBRARY_FILENAMES=$d/glvnd/egl_vendor.d/10_nvidia.json
+done
+export LD_LIBRARY_PATH=$R/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export VK_LAYER_PATH=$R/layer
+export UNIBUF_VULKAN_FIXTURES=$root/test/fixtures/vulkan-memory
+export EGL_PLATFORM=${EGL_PLATFORM:-surfaceless}
+reps=${UNIBUF_BENCH_REPS:-5}
+work=$(mktemp -d)
+suites=("$@")
+[ ${#suites[@]} -eq 0 ] && suites=(tests vulkan opengl pool producer stream)
+summary=$OUT/summary.txt
+: > "$summary"
+{
+  date -u +%FT%TZ
+  echo "commit: $(head -1 "$R/commit.txt")"; tail -n +2 "$R/commit.txt" | sed 's/^/  uncommitted: /'
+  nvidia-smi --query-gpu=name,driver_version,memory.total,pcie.link.gen.current,pcie.link.width.current --format=csv 2>&1
+  echo "cpus: $(nproc)"; free -g | head -2
+  echo "vulkan driver: ${VK_DRIVER_FILES:-none found}; egl vendor: ${__EGL_VENDOR_LIBRARY_FILENAMES:-none found}"
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' 2>&1
+} > "$OUT/machine.txt"
+
+note() { echo "$*" | tee -a "$summary"; }
+bench() {  # bench <suite> <binary> <timeout> <filter>
+  local s=$1 b=$2 t=$3 f=$4
+  timeout "$t" "$R/bin/$b" --benchmark_filter="$f" --benchmark_repetitions="$reps" --benchmark_min_time=0.1 \
+    --benchmark_out="$work/$s-$b.json" --benchmark_out_format=json > "$work/$s-$b.txt" 2>&1
+  note "$s: $b rc=$?"
+}
+peer() {  # peer <suite> <parts>
+  timeout 200 python3 "$root/bench/vulkan/peer_torch.py" --only "$2" --out "$work/$1-torch.json" > "$work/$1-torch.txt" 2>&1
+  note "$1: peer_torch ($2) rc=$?"
+}
+
+for s in "${suites[@]}"; do
+  case "$s" in
+    tests)
+      "$R/bin/unibuf-info" > "$work/tests-unibuf-info.txt" 2>&1; note "tests: unibuf-info rc=$?"
+      for t in unibuf_vulkan_selection_tests unibuf_vulkan_tests unibuf_vulkan_behaviour_tests \
+               unibuf_opengl_tests unibuf_opengl_behaviour_tests unibuf_opengl_user_loader_tests; do
+        timeout 150 "$R/bin/$t" --gtest_color=no > "$work/tests-$t.txt" 2>&1
+        note "tests: $t rc=$? $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$work/tests-$t.txt" | tr '\n' ' ')"
+      done ;;
+    vulkan)   bench vulkan unibuf_vulkan_bench 200 '^(small_update|round_trip_4KiB|wait_floor)'
+              peer vulkan small_update,round_trip ;;
+    opengl)   bench opengl unibuf-bench-opengl 280 '^(upload|frame|latency|fence)' ;;
+    pool)     bench pool unibuf_vulkan_bench 150 '^(pool|fresh|ring)'
+              bench pool unibuf-bench-opengl 100 '^(pool|fresh|ring)'
+              bench pool unibuf-bench-pool 100 '.' ;;
+    producer) bench producer unibuf_vulkan_bench 330 '^producer/'
+              peer producer producer ;;
+    stream)   bench stream unibuf-bench-opengl 200 '^frame(_dispatch)?/' ;;
+    *) note "unknown suite '$s' (known: tests vulkan opengl pool producer stream)" ;;
+  esac
+done
+cp "$OUT/machine.txt" "$work/"
+tar -C "$work" -czf "$OUT/results.tar.gz" .
+rm -rf "$work"
+cat "$OUT/machine.txt" "$summary"
