@@ -23,8 +23,8 @@
 // A ring slot is reused only after its fence completed (the wait is part of the timing), so neither
 // path can run ahead of the GPU. The context is headless EGL (device platform first), not a debug context.
 #include <unibuf/backend/gl/egl_context.hpp>
-#include <unibuf/backend/gl/gl.hpp>
-#include <unibuf/stream.hpp>
+#include <unibuf/opengl.hpp>
+#include <unibuf/transfer/upload_stream.hpp>
 #include <unibuf/unibuf.hpp>
 
 #include <benchmark/benchmark.h>

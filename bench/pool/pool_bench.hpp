@@ -13,10 +13,10 @@
 // Google Benchmark's own mean. Run with --benchmark_repetitions=N for medians across runs.
 #pragma once
 
-#include <unibuf/alloc/block_allocator.hpp>
-#include <unibuf/buffer.hpp>
-#include <unibuf/pool.hpp>
-#include <unibuf/ring.hpp>
+#include <unibuf/transfer/block_allocator.hpp>
+#include <unibuf/buffer/basic_buffer.hpp>
+#include <unibuf/transfer/pool.hpp>
+#include <unibuf/transfer/ring.hpp>
 
 #include <benchmark/benchmark.h>
 

@@ -12,8 +12,8 @@
 //
 // Environment: UNIBUF_BENCH_QUICK=1 small sizes (CI smoke run on lavapipe); UNIBUF_BENCH_VALIDATION=1
 // validation + sync validation on, exit code 1 on any message; UNIBUF_BENCH_MAX_THREADS caps writers.
-#include <unibuf/backend/vulkan/vulkan_backend.hpp>
-#include <unibuf/kernels/saxpy.spv.hpp>
+#include <unibuf/vulkan.hpp>
+#include <unibuf/ops/saxpy/saxpy.spv.hpp>
 #include <unibuf/unibuf.hpp>
 
 #include <benchmark/benchmark.h>

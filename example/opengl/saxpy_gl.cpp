@@ -2,9 +2,9 @@
 //
 // Creates the context (EGL device platform, then Mesa surfaceless), prints what each buffer type
 // got from GL and why, fills x from four writer threads through gl_parallel_writes, runs the saxpy
-// compute shader (include/unibuf/kernels/saxpy.comp, embedded as saxpy.glsl.hpp) and checks y.
+// compute shader (include/unibuf/ops/saxpy/saxpy.comp, embedded as saxpy.glsl.hpp) and checks y.
 #include <unibuf/backend/gl/egl_context.hpp>
-#include <unibuf/backend/gl/gl.hpp>
+#include <unibuf/opengl.hpp>
 #include <unibuf/unibuf.hpp>
 
 #include <cstdint>

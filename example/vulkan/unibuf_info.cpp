@@ -7,8 +7,8 @@
 //   unibuf-info --sizes 4096,1048576 [TABLE.txt]   other buffer sizes (bytes)
 #include <unibuf/backend/vulkan/context.hpp>
 #include <unibuf/backend/vulkan/memory_selection.hpp>
-#include <unibuf/detail/policy_set.hpp>
-#include <unibuf/policy.hpp>
+#include <unibuf/policy/policy_set.hpp>
+#include <unibuf/policy/policies.hpp>
 
 #include <cstdio>
 #include <cstdlib>

@@ -1,20 +1,31 @@
 /// @file unibuf.hpp
-/// @brief Umbrella header of the core: policies, concepts, buffers, dispatch, pool, ring and the host backend.
-/// GPU backends have their own headers (`backend/vulkan/`, `backend/gl/`) and CMake targets.
+/// @brief unibuf's core in one include, layer by layer: core vocabulary, policies, the backend
+/// contract and the host backend, buffers and dispatch, the transfer layer (pool, rings, producer,
+/// upload stream). The GPU backends add themselves with `unibuf/vulkan.hpp` / `unibuf/opengl.hpp`
+/// (CMake targets `unibuf::vulkan`, `unibuf::opengl`).
 #pragma once
 
-#include "buffer.hpp"
-#include "concepts.hpp"
-#include "config.hpp"
-#include "dispatch.hpp"
-#include "error.hpp"
 #include "fwd.hpp"
-#include "policy.hpp"
-#include "pool.hpp"
-#include "produce.hpp"
-#include "ring.hpp"
-#include "state.hpp"
-#include "stream.hpp"
-#include "view.hpp"
-#include "backend/common.hpp"
+
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "core/vocabulary.hpp"
+
+#include "policy/concepts.hpp"
+#include "policy/policies.hpp"
+#include "policy/policy_set.hpp"
+
+#include "backend/concepts.hpp"
 #include "backend/host/host_backend.hpp"
+
+#include "buffer/basic_buffer.hpp"
+#include "buffer/concepts.hpp"
+#include "buffer/dispatch.hpp"
+#include "buffer/state.hpp"
+#include "buffer/view.hpp"
+
+#include "transfer/block_allocator.hpp"
+#include "transfer/pool.hpp"
+#include "transfer/producer.hpp"
+#include "transfer/ring.hpp"
+#include "transfer/upload_stream.hpp"

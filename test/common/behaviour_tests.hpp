@@ -4,7 +4,7 @@
 //   using backend = <backend type>;
 //   static constexpr const char* name;
 //   static backend& get();        // one backend per process
-//   static auto& saxpy();         // kernel of include/unibuf/kernels/saxpy.comp
+//   static auto& saxpy();         // kernel of include/unibuf/ops/saxpy/saxpy.comp
 //   static void expect_clean();   // fails the test for each validation/debug message since the last call
 //
 // Each test walks every valid policy combination (69 of them) or the combinations it is about,

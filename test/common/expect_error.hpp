@@ -2,8 +2,8 @@
 // names what was asked), shared by all test folders.
 #pragma once
 
-#include <unibuf/config.hpp>
-#include <unibuf/error.hpp>
+#include <unibuf/core/config.hpp>
+#include <unibuf/core/error.hpp>
 
 #include <gtest/gtest.h>
 

@@ -11,7 +11,7 @@
 namespace unibuf_test {
 
 /// Host environment: the CPU backend with its non-coherent simulation on, and a C++ saxpy with
-/// the semantics of include/unibuf/kernels/saxpy.comp (64 invocations per group, i < n guard).
+/// the semantics of include/unibuf/ops/saxpy/saxpy.comp (64 invocations per group, i < n guard).
 struct host_env {
     using backend = unibuf::host_backend;
     static constexpr const char* name = "host";

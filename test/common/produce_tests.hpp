@@ -11,9 +11,9 @@
 
 #include "expect_error.hpp"
 
-#include <unibuf/buffer.hpp>
-#include <unibuf/pool.hpp>
-#include <unibuf/produce.hpp>
+#include <unibuf/buffer/basic_buffer.hpp>
+#include <unibuf/transfer/pool.hpp>
+#include <unibuf/transfer/producer.hpp>
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // Rule R18: upload_stream writes through a host mapping, which placement::device memory has not;
 // one error names the rule (no cascade from the ring's buffer type).
 // expect-error: upload_stream writes through a host mapping; placement::device has none.*\(rule R18\)
-#include <unibuf/stream.hpp>
+#include <unibuf/transfer/upload_stream.hpp>
 #include <unibuf/unibuf.hpp>
 
 #ifdef UNIBUF_COMPILE_FAIL

@@ -1,7 +1,7 @@
 // Rule R18: upload_stream's policy arguments are a coherence policy, then a placement policy; an
 // argument of another category is rejected with the rule, in one error.
 // expect-error: upload_stream's third argument must be a placement policy with a host mapping.*\(rule R18\)
-#include <unibuf/stream.hpp>
+#include <unibuf/transfer/upload_stream.hpp>
 #include <unibuf/unibuf.hpp>
 
 #ifdef UNIBUF_COMPILE_FAIL

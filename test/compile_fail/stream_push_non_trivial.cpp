@@ -1,7 +1,7 @@
 // Rule R1: upload_stream::push<T> / upload<T> copy raw bytes; an element type that is not
 // trivially copyable is rejected with the rule, in one error.
 // expect-error: upload_stream::upload<T>: T must be trivially copyable \(rule R1\)
-#include <unibuf/stream.hpp>
+#include <unibuf/transfer/upload_stream.hpp>
 #include <unibuf/unibuf.hpp>
 
 #include <span>

@@ -6,7 +6,7 @@
 #pragma once
 
 #include <unibuf/backend/gl/egl_context.hpp>
-#include <unibuf/backend/gl/gl.hpp>
+#include <unibuf/opengl.hpp>
 
 #include <gtest/gtest.h>
 

@@ -4,7 +4,7 @@
 // Debug context: every GL_DEBUG_TYPE_ERROR fails the test (gl_test's TearDown).
 #include "gl_env.hpp"
 
-#include <unibuf/stream.hpp>
+#include <unibuf/transfer/upload_stream.hpp>
 #include <unibuf/unibuf.hpp>
 
 #include <gtest/gtest.h>

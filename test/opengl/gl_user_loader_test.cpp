@@ -1,7 +1,7 @@
 // The backend on a context and loader that are the user's, not unibuf's: a plain EGL context made
 // here with <EGL/egl.h>, GL declared by the system's <GL/glcorearb.h> prototypes (through
 // UNIBUF_GL_LOADER_HEADER="user_gl.h", set by CMake) and resolved by libOpenGL. No glad is compiled in.
-#include <unibuf/backend/gl/gl.hpp>
+#include <unibuf/opengl.hpp>
 #include <unibuf/unibuf.hpp>
 
 #include <EGL/egl.h>

@@ -1,5 +1,5 @@
 // The allocation algorithm on its own (no backend): TLSF ranges, alignment, coalescing, failures.
-#include <unibuf/alloc/block_allocator.hpp>
+#include <unibuf/transfer/block_allocator.hpp>
 
 #include <gtest/gtest.h>
 

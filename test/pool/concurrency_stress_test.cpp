@@ -3,8 +3,8 @@
 #include "../common/host_env.hpp"
 #include "pool_test_util.hpp"
 
-#include <unibuf/pool.hpp>
-#include <unibuf/ring.hpp>
+#include <unibuf/transfer/pool.hpp>
+#include <unibuf/transfer/ring.hpp>
 #include <unibuf/unibuf.hpp>
 
 #include <gtest/gtest.h>

@@ -3,9 +3,9 @@
 // steady state" and drives out-of-memory paths on any backend.
 #pragma once
 
-#include <unibuf/backend/common.hpp>
-#include <unibuf/concepts.hpp>
-#include <unibuf/error.hpp>
+#include <unibuf/core/vocabulary.hpp>
+#include <unibuf/buffer/concepts.hpp>
+#include <unibuf/core/error.hpp>
 
 #include <atomic>
 #include <chrono>

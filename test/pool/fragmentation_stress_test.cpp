@@ -3,8 +3,8 @@
 #include "../common/host_env.hpp"
 #include "pool_test_util.hpp"
 
-#include <unibuf/alloc/block_allocator.hpp>
-#include <unibuf/pool.hpp>
+#include <unibuf/transfer/block_allocator.hpp>
+#include <unibuf/transfer/pool.hpp>
 
 #include <gtest/gtest.h>
 

@@ -20,9 +20,9 @@
 #include "counting_backend.hpp"
 #include "pool_test_util.hpp"
 
-#include <unibuf/buffer.hpp>
-#include <unibuf/pool.hpp>
-#include <unibuf/ring.hpp>
+#include <unibuf/buffer/basic_buffer.hpp>
+#include <unibuf/transfer/pool.hpp>
+#include <unibuf/transfer/ring.hpp>
 
 #include <gtest/gtest.h>
 

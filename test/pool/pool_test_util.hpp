@@ -3,7 +3,7 @@
 
 #include "../common/expect_error.hpp"
 
-#include <unibuf/error.hpp>
+#include <unibuf/core/error.hpp>
 
 #include <gtest/gtest.h>
 

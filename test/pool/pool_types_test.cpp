@@ -3,8 +3,8 @@
 // pool's buffers are the buffers of those resolved policies; rings of such buffers are one type.
 #include "counting_backend.hpp"
 
-#include <unibuf/pool.hpp>
-#include <unibuf/ring.hpp>
+#include <unibuf/transfer/pool.hpp>
+#include <unibuf/transfer/ring.hpp>
 #include <unibuf/unibuf.hpp>
 
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
-#include <unibuf/detail/meta.hpp>
-#include <unibuf/error.hpp>
+#include <unibuf/core/detail/meta.hpp>
+#include <unibuf/core/error.hpp>
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Every transition of the lazy state machine, as pure functions.
-#include <unibuf/state.hpp>
+#include <unibuf/buffer/state.hpp>
 
 #include <gtest/gtest.h>
 

@@ -4,7 +4,7 @@
 #include "../common/expect_error.hpp"
 #include "../common/gate.hpp"
 
-#include <unibuf/stream.hpp>
+#include <unibuf/transfer/upload_stream.hpp>
 #include <unibuf/unibuf.hpp>
 
 #include <gtest/gtest.h>

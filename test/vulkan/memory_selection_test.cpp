@@ -3,7 +3,7 @@
 #include "../common/expect_error.hpp"
 
 #include <unibuf/backend/vulkan/memory_selection.hpp>
-#include <unibuf/detail/policy_set.hpp>
+#include <unibuf/policy/policy_set.hpp>
 
 #include <gtest/gtest.h>
 

@@ -2,8 +2,8 @@
 // environment and process, validation with synchronization validation on, every message collected.
 #pragma once
 
-#include <unibuf/backend/vulkan/vulkan_backend.hpp>
-#include <unibuf/kernels/saxpy.spv.hpp>
+#include <unibuf/vulkan.hpp>
+#include <unibuf/ops/saxpy/saxpy.spv.hpp>
 #include <unibuf/unibuf.hpp>
 
 #include <gtest/gtest.h>
@@ -42,7 +42,7 @@ inline void expect_no_messages(unibuf::vulkan_backend& b) {
         ADD_FAILURE() << "Vulkan validation message [" << m.id_name << "]: " << m.text;
 }
 
-/// Builds the saxpy kernel of include/unibuf/kernels/saxpy.comp (2 bindings, {float a; uint n;}).
+/// Builds the saxpy kernel of include/unibuf/ops/saxpy/saxpy.comp (2 bindings, {float a; uint n;}).
 inline unibuf::vulkan_kernel make_saxpy(unibuf::vulkan_backend& b) {
     return unibuf::vulkan_kernel(b, unibuf::kernels::saxpy_spv, 2, 8);
 }

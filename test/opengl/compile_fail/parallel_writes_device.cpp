@@ -1,7 +1,7 @@
 // Rule R7: gl_parallel_writes writes through the host mapping, which placement::device buffers do
 // not have; the rule is the only error (no cascade from the members that use the mapping).
 // expect-error: gl_parallel_writes writes through the host mapping, which placement::device buffers do not have \(rule R7\)
-#include <unibuf/backend/gl/gl.hpp>
+#include <unibuf/opengl.hpp>
 #include <unibuf/unibuf.hpp>
 
 #ifdef UNIBUF_COMPILE_FAIL

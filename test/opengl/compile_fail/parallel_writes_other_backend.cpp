@@ -1,7 +1,7 @@
 // Rule R17: a batch of writer threads fills only buffers of its own backend: gl_parallel_writes
 // takes a buffer of the OpenGL backend; one of another backend is rejected in one error.
 // expect-error: gl_parallel_writes is for buffers of the OpenGL backend \(gl_backend\).*\(rule R17\)
-#include <unibuf/backend/gl/gl.hpp>
+#include <unibuf/opengl.hpp>
 #include <unibuf/unibuf.hpp>
 
 #ifdef UNIBUF_COMPILE_FAIL

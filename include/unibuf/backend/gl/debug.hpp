@@ -11,7 +11,7 @@
 
 #include "loader.hpp"
 
-#include "../../error.hpp"
+#include "../../core/error.hpp"
 
 #include <cstddef>
 #include <memory>

@@ -30,7 +30,7 @@
 
 #include <glad/egl.h>
 
-#include "../../error.hpp"
+#include "../../core/error.hpp"
 
 #include <cstdint>
 #include <cstdio>

@@ -35,7 +35,7 @@
 /// A GL context is current on one thread. Everything of this backend that calls GL must run on the
 /// thread the context was current on when the backend was made (the *context thread*): creating
 /// and destroying the backend, creating kernels and buffers, `allocate`, `flush`, `invalidate`,
-/// `copy`, `dispatch`, `insert_fence`, and `wait`/`is_complete` of a fence not yet known complete.
+/// `copy`, `dispatch`, `submitted_fence`, and `wait`/`is_complete` of a fence not yet known complete.
 /// Every such call checks the thread (`options::check_thread`, on by default, one id comparison)
 /// and throws `errc::wrong_thread` naming the call and both threads. Hence, off the context thread,
 /// a buffer may be written only through a view or pointer taken on the context thread while it is
@@ -48,9 +48,9 @@
 
 #include "loader.hpp"
 
-#include "../../dispatch.hpp"
-#include "../../error.hpp"
-#include "../common.hpp"
+#include "../concepts.hpp"
+#include "../../core/error.hpp"
+#include "../../core/vocabulary.hpp"
 
 #include <algorithm>
 #include <array>
@@ -751,8 +751,8 @@ public:
                    std::span<const std::byte> push, std::span<const fence> after);
 
     /// @brief A fence after every command submitted so far (`glFenceSync`). @throws wrong_thread
-    [[nodiscard]] fence insert_fence() {
-        require_thread("insert_fence");
+    [[nodiscard]] fence submitted_fence() {
+        require_thread("submitted_fence");
         state_->collect();
         return make_fence();
     }

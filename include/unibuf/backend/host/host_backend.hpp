@@ -25,10 +25,12 @@
 /// @endcode
 #pragma once
 
-#include "../../detail/meta.hpp"
-#include "../../dispatch.hpp"
-#include "../../error.hpp"
-#include "../common.hpp"
+#include "../../core/detail/meta.hpp"
+#include "../concepts.hpp"
+#include "../detail/allocate.hpp"
+#include "../detail/range_check.hpp"
+#include "../../core/error.hpp"
+#include "../../core/vocabulary.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -44,6 +46,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace unibuf {
@@ -78,7 +81,9 @@ struct host_invocation {
 using host_kernel = std::function<void(const host_invocation&)>;
 
 /// @brief The CPU backend (see the file comment). Thread-safe: allocate, submit and wait from any thread.
-class host_backend {
+class host_backend : public detail::allocation_entry_points<host_backend> {
+    friend class detail::allocation_entry_points<host_backend>;
+
 public:
     /// @brief Behaviour switches, mostly for tests.
     struct options {
@@ -215,19 +220,7 @@ public:
         return r;
     }
 
-    /// @brief Allocates for `req`. @throws std::system_error out_of_memory / invalid_argument
-    [[nodiscard]] allocation allocate(const memory_request& req) {
-        std::error_code ec;
-        std::string why;
-        allocation a = allocate_impl(req, ec, why);
-        if (ec) throw_error(static_cast<errc>(ec.value()), why);
-        return a;
-    }
-    /// @brief Allocates for `req`; an empty allocation and `ec` on failure.
-    [[nodiscard]] allocation try_allocate(const memory_request& req, std::error_code& ec) {
-        std::string why;
-        return allocate_impl(req, ec, why);
-    }
+    // allocate(req) / try_allocate(req, ec): detail::allocation_entry_points over allocate_impl.
 
     /// @brief Host writes in `[off, off+n)` to the device: no-op (coherent), a copy of the
     /// atom-rounded range (non-coherent), or a queued staging copy (staged, returns its fence).
@@ -321,8 +314,8 @@ public:
     }
 
     /// @brief A fence that completes once all work submitted so far has run (complete when none),
-    /// as `vulkan_backend::last_submitted` / `gl_backend::insert_fence`.
-    [[nodiscard]] fence last_submitted() const {
+    /// as `vulkan_backend::submitted_fence` / `gl_backend::submitted_fence` (`FenceSource`).
+    [[nodiscard]] fence submitted_fence() const {
         std::lock_guard lk(m_);
         return fence{submitted_};
     }
@@ -404,14 +397,7 @@ private:
 
     // The range test cannot wrap: `off + n` is never formed.
     static void check(const allocation& a, std::uint64_t off, std::uint64_t n, const char* what) {
-        if (!a)
-            throw_error(errc::invalid_argument, std::string("unibuf: host_backend: ") + what + " of " +
-                                                    std::to_string(n) + " bytes at offset " + std::to_string(off) +
-                                                    " in an empty (moved-from or failed) allocation");
-        if (off > a.size_ || n > a.size_ - off)
-            throw_error(errc::out_of_range, std::string("unibuf: host_backend: ") + what + " of " +
-                                                std::to_string(n) + " bytes at offset " + std::to_string(off) +
-                                                " in an allocation of " + std::to_string(a.size_) + " bytes");
+        detail::check_allocation_range("host_backend", what, static_cast<bool>(a), a.size_, off, n);
     }
 
     // [off, off + n) (inside the allocation) rounded out to the atom and clamped to the allocation,

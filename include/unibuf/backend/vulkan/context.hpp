@@ -18,7 +18,7 @@
 
 #include <vulkan/vulkan.hpp>
 
-#include "../../error.hpp"
+#include "../../core/error.hpp"
 #include "memory_selection.hpp"
 #include "memory_table.hpp"
 

@@ -30,9 +30,9 @@
 /// @endcode
 #pragma once
 
-#include "../../detail/meta.hpp"
-#include "../../error.hpp"
-#include "../common.hpp"
+#include "../../core/detail/meta.hpp"
+#include "../../core/error.hpp"
+#include "../../core/vocabulary.hpp"
 #include "memory_table.hpp"
 
 #include <array>

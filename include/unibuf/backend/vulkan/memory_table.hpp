@@ -8,7 +8,7 @@
 /// @endcode
 #pragma once
 
-#include "../../error.hpp"
+#include "../../core/error.hpp"
 
 #include <charconv>
 #include <cstdint>

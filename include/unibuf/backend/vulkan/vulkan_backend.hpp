@@ -25,11 +25,11 @@
 /// @endcode
 #pragma once
 
-#include "../../detail/cpu_relax.hpp"
-#include "../../detail/meta.hpp"
-#include "../../dispatch.hpp"
-#include "../../error.hpp"
-#include "../common.hpp"
+#include "../../core/detail/cpu_relax.hpp"
+#include "../../core/detail/meta.hpp"
+#include "../concepts.hpp"
+#include "../../core/error.hpp"
+#include "../../core/vocabulary.hpp"
 #include "context.hpp"
 #include "memory_selection.hpp"
 
@@ -533,7 +533,7 @@ public:
     }
 
     /// @brief The fence of the newest submission.
-    [[nodiscard]] fence last_submitted() const {
+    [[nodiscard]] fence submitted_fence() const {
         std::lock_guard lk(m_);
         return fence{submitted_};
     }

@@ -45,9 +45,9 @@
 /// @endcode
 #pragma once
 
-#include "backend/common.hpp"
-#include "concepts.hpp"
-#include "error.hpp"
+#include "../core/vocabulary.hpp"
+#include "../buffer/concepts.hpp"
+#include "../core/error.hpp"
 
 #include <array>
 #include <atomic>

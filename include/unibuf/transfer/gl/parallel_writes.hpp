@@ -21,10 +21,10 @@
 /// @endcode
 #pragma once
 
-#include "gl_backend.hpp"
+#include "../../backend/gl/gl_backend.hpp"
 
-#include "../../buffer.hpp"
-#include "../../view.hpp"
+#include "../../buffer/basic_buffer.hpp"
+#include "../../buffer/view.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -30,13 +30,13 @@
 /// function as `fn(write_only_view<T>, std::size_t)` (R19).
 #pragma once
 
-#include "backend/common.hpp"
-#include "buffer.hpp"
-#include "concepts.hpp"
-#include "detail/cpu_relax.hpp"
-#include "detail/meta.hpp"
-#include "error.hpp"
-#include "view.hpp"
+#include "../core/vocabulary.hpp"
+#include "../buffer/basic_buffer.hpp"
+#include "../buffer/concepts.hpp"
+#include "../core/detail/cpu_relax.hpp"
+#include "../core/detail/meta.hpp"
+#include "../core/error.hpp"
+#include "../buffer/view.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -555,9 +555,7 @@ private:
         const bool staged = !a.report().zero_copy;
         if (opt_.force && !staged)
             return {*opt_.force, "forced by produce_options::force (" + std::string(to_string(*opt_.force)) + ")"};
-        if constexpr (requires(const B& b, const allocation_type& al) {
-                          { b.plan_produce(al, std::uint64_t{}, 1u) } -> std::convertible_to<produce_plan>;
-                      }) {
+        if constexpr (ProducePlanner<B>) {
             return backend_->plan_produce(a, bytes, team_->size());
         } else if (staged) {
             return {produce_path::staged_pipelined,

@@ -16,11 +16,11 @@
 /// Coherence, Placement, Sync>`, so every spelling of the same policies names the same type.
 #pragma once
 
-#include "backend/common.hpp"
+#include "../core/vocabulary.hpp"
 #include "concepts.hpp"
-#include "detail/meta.hpp"
-#include "detail/policy_set.hpp"
-#include "error.hpp"
+#include "../core/detail/meta.hpp"
+#include "../policy/policy_set.hpp"
+#include "../core/error.hpp"
 #include "state.hpp"
 #include "view.hpp"
 

@@ -54,13 +54,13 @@
 /// type that is not trivially copyable (rule R1) are each rejected with one message.
 #pragma once
 
-#include "alloc/block_allocator.hpp"
-#include "backend/common.hpp"
-#include "buffer.hpp"
-#include "concepts.hpp"
-#include "detail/meta.hpp"
-#include "detail/policy_set.hpp"
-#include "error.hpp"
+#include "block_allocator.hpp"
+#include "../core/vocabulary.hpp"
+#include "../buffer/basic_buffer.hpp"
+#include "../buffer/concepts.hpp"
+#include "../core/detail/meta.hpp"
+#include "../policy/policy_set.hpp"
+#include "../core/error.hpp"
 
 #include <algorithm>
 #include <bit>

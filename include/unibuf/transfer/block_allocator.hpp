@@ -37,8 +37,8 @@
 /// @endcode
 #pragma once
 
-#include "../config.hpp"
-#include "../error.hpp"
+#include "../core/config.hpp"
+#include "../core/error.hpp"
 
 #include <bit>
 #include <cstdint>

@@ -2,8 +2,9 @@
 /// @brief Resolves an unordered policy pack into one policy per category, with defaults.
 #pragma once
 
-#include "../concepts.hpp"
-#include "meta.hpp"
+#include "../core/memory_request.hpp"
+#include "concepts.hpp"
+#include "../core/detail/meta.hpp"
 
 #include <concepts>
 #include <string_view>

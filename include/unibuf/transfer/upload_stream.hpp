@@ -7,7 +7,7 @@
 /// `alignof(T)`) and hands back a `stream_block<T, ...>`: a write-only view of the range plus its
 /// allocation and byte offset, bindable to a dispatch like a buffer (`bind(block, usage::read)`).
 /// When a request no longer fits, the segment is *closed* with one fence that covers all device
-/// work submitted so far (GL: `insert_fence()`; Vulkan and host: `last_submitted()`), and the next
+/// work submitted so far (the backend's `submitted_fence()`, see `FenceSource`), and the next
 /// segment is opened. Opening a segment waits (bounded) for the fence it was closed with on the
 /// previous lap — the only wait there is, and it blocks only when the device is a whole ring behind.
 ///
@@ -41,14 +41,14 @@
 /// @endcode
 #pragma once
 
-#include "backend/common.hpp"
-#include "buffer.hpp"
-#include "concepts.hpp"
-#include "detail/meta.hpp"
-#include "dispatch.hpp"
-#include "error.hpp"
-#include "policy.hpp"
-#include "view.hpp"
+#include "../core/vocabulary.hpp"
+#include "../buffer/basic_buffer.hpp"
+#include "../buffer/concepts.hpp"
+#include "../core/detail/meta.hpp"
+#include "../buffer/dispatch.hpp"
+#include "../core/error.hpp"
+#include "../policy/policies.hpp"
+#include "../buffer/view.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -92,28 +92,10 @@ template <class P>
     return checked_mul(a / std::gcd(a, b), b, l) ? l : 0;
 }
 
-/// A fence after all device work submitted so far, by what the backend offers.
-template <class B>
-[[nodiscard]] typename B::fence fence_after_submitted(B& backend) {
-    if constexpr (requires {
-                      { backend.insert_fence() } -> std::convertible_to<typename B::fence>;
-                  }) {
-        return backend.insert_fence();
-    } else if constexpr (requires {
-                             { backend.last_submitted() } -> std::convertible_to<typename B::fence>;
-                         }) {
-        return backend.last_submitted();
-    } else {
-        static_assert(always_false<B>,
-                      "unibuf: upload_stream needs a fence after all submitted work: the backend must have "
-                      "insert_fence() or last_submitted() returning its fence type");
-        return typename B::fence{};
-    }
-}
 
 } // namespace detail
 
-template <Backend B, class Coherence, class Placement>
+template <FenceSource B, class Coherence, class Placement>
 class upload_stream;
 
 /// @brief One range handed out by `upload_stream::push`: write it through `view()`, then bind it
@@ -257,7 +239,7 @@ private:
 /// @tparam Placement where the ring lives; it must have a host pointer (not `placement::device`)
 ///
 /// Neither copyable nor movable (its blocks point to it), so a stream is never empty.
-template <Backend B, class Coherence = coherence::write_combined, class Placement = placement::automatic>
+template <FenceSource B, class Coherence = coherence::write_combined, class Placement = placement::automatic>
 class upload_stream {
     // Rule R18, one message per mistake; the buffer type below is made of valid policies either
     // way, so that a rejected argument is the only error.
@@ -482,7 +464,7 @@ private:
 
     // Closes the current segment with a fence after all submitted work.
     void close_current() {
-        fence_type f = detail::fence_after_submitted(*backend_);
+        fence_type f = backend_->submitted_fence();
         // One poll starts it on its way (GL: glClientWaitSync with GL_SYNC_FLUSH_COMMANDS_BIT
         // flushes the fence to the GPU), so it signals in the background before the ring comes round.
         (void)backend_->is_complete(f);

@@ -8,8 +8,8 @@
 /// increment, assigning one element to another — is rejected at compile time with rule R8.
 #pragma once
 
-#include "detail/meta.hpp"
-#include "error.hpp"
+#include "../core/detail/meta.hpp"
+#include "../core/error.hpp"
 
 #include <compare>
 #include <cstddef>

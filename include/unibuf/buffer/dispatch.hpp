@@ -8,9 +8,9 @@
 /// @endcode
 #pragma once
 
-#include "backend/common.hpp"
+#include "../core/vocabulary.hpp"
 #include "concepts.hpp"
-#include "error.hpp"
+#include "../core/error.hpp"
 
 #include <array>
 #include <concepts>
@@ -19,15 +19,6 @@
 #include <string>
 
 namespace unibuf {
-
-/// @brief One buffer range bound to device work, as a backend sees it (binding index = position).
-template <class B>
-struct bound_range {
-    typename B::allocation* allocation = nullptr;
-    std::uint64_t offset = 0;  ///< bytes
-    std::uint64_t size = 0;    ///< bytes
-    usage use = usage::read_write;
-};
 
 /// @brief A buffer bound with a usage; made by `bind`.
 template <class Buf>
