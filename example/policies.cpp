@@ -3,9 +3,10 @@
 // Runs on the host backend (a CPU "device" with its own memory), so it works on any machine:
 // it prints, for the common buffer types, the policies, the memory the backend chose and why, the
 // host view the access policy gives, then walks a lazily synchronized buffer through real device
-// work and prints every state transition.
+// work (its input written through a write scope) and prints every state transition.
 #include <unibuf/unibuf.hpp>
 
+#include <cstddef>
 #include <cstdio>
 #include <cstdint>
 #include <string>
@@ -71,7 +72,10 @@ int main() {
     device_buffer<float, host_backend> y(dev, 256);
     readback_buffer<float, host_backend> check(dev, 256);
     basic_buffer<float, host_backend, placement::host, sync::fenced> x(dev, 256);
-    x.fill(2.0f);
+    {
+        auto w = x.write_scope();  // host writes through a view; flushed / staged when w ends
+        for (std::size_t i = 0; i < w.size(); ++i) w[i] = 2.0f;
+    }
     host_kernel saxpy = [](const host_invocation& in) {
         const auto p = in.params<saxpy_params>();
         auto xs = in.as<const float>(0);
@@ -86,13 +90,13 @@ int main() {
     y.fill(1.0f);
     show("fill(1) on the host");
     const saxpy_params p{3.0f, 256};
-    (void)dispatch(dev, saxpy, {4, 1, 1}, push_constants(p), bind(x, usage::read), bind(y, usage::read_write));
+    dispatch(dev, saxpy, {4, 1, 1}, push_constants(p), bind(x, usage::read), bind(y, usage::read_write));
     show("dispatch y = 3x + y (staged copy first)");
     const auto v = y.to_vector();
     show("to_vector() (wait, copy back)");
     std::printf("  y[0] = %.1f, y[255] = %.1f (expected 7.0)\n", static_cast<double>(v[0]),
                 static_cast<double>(v[255]));
-    (void)check.copy_from(y);
+    check.copy_from(y);
     const bool ok = v[0] == 7.0f && v[255] == 7.0f && check.to_vector() == v;
     std::printf("\n%s\n", ok ? "OK: every path agreed" : "MISMATCH");
     return ok ? 0 : 1;

@@ -5,8 +5,8 @@ The layers are the folders of include/unibuf/, bottom to top:
 
     core  <  policy  <  backend  <  buffer  <  transfer  <  async  <  ops
 
-Beside them: the umbrella headers at the top (unibuf.hpp, vulkan.hpp, opengl.hpp) may include any
-layer; fwd.hpp includes nothing of unibuf. Inside backend/, the backends host/, vulkan/ and gl/ do
+Beside them: the umbrella headers at the top (unibuf.hpp, vulkan.hpp, opengl.hpp, fwd.hpp) may
+include any layer, and no layer includes them. Inside backend/, the backends host/, vulkan/ and gl/ do
 not include each other. A folder <layer>/<backend>/ (e.g. transfer/gl/) is that layer's part for
 one backend: it counts as its layer, and may include that backend only.
 
@@ -23,7 +23,7 @@ import sys
 
 LAYERS = ["core", "policy", "backend", "buffer", "transfer", "async", "ops"]
 BACKENDS = ["host", "vulkan", "gl"]
-UMBRELLAS = {"unibuf.hpp", "vulkan.hpp", "opengl.hpp"}
+UMBRELLAS = {"unibuf.hpp", "vulkan.hpp", "opengl.hpp", "fwd.hpp"}
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 
 
@@ -59,7 +59,7 @@ def folder_layer(rel):
     """(layer index, backend or None) from the folders; None for umbrellas/fwd; 'unplaced' otherwise."""
     parts = rel.split("/")
     if len(parts) == 1:
-        return ("umbrella", None) if parts[0] in UMBRELLAS or parts[0] == "fwd.hpp" else ("unplaced", None)
+        return ("umbrella", None) if parts[0] in UMBRELLAS else ("unplaced", None)
     if parts[0] not in LAYERS:
         return ("unplaced", None)
     backend = parts[1] if len(parts) > 2 and parts[1] in BACKENDS else None
@@ -103,9 +103,6 @@ def main():
             arrows += 1
             if args.list:
                 print(f"  {rel} -> {t}")
-            if rel == "fwd.hpp":
-                up.append(f"{rel} -> {t} (fwd.hpp includes nothing of unibuf)")
-                continue
             if lay == "umbrella":
                 continue
             tlay, tbackend = layer_of(t)

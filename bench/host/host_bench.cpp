@@ -70,7 +70,7 @@ void bm_lazy_bookkeeping(benchmark::State& st) {
     const std::vector<float> one{1.0f};
     for (auto _ : st) {
         b.write(one, 0);
-        (void)b.before_device_use(usage::read);
+        b.before_device_use(usage::read);
         b.after_device_use(host_backend::fence{}, usage::read);
     }
 }
@@ -85,7 +85,7 @@ void bm_fenced_round_trip(benchmark::State& st) {
     };
     for (auto _ : st) {
         b.write(src);
-        (void)unibuf::dispatch(dev(), inc, {1, 1, 1}, {}, bind(b));
+        unibuf::dispatch(dev(), inc, {1, 1, 1}, {}, bind(b));
         b.read(out);
         benchmark::DoNotOptimize(out.data());
     }

@@ -107,7 +107,7 @@ struct upload_ring {
     void end(gl_backend& gpu) {
         const std::size_t slot = i++ % slots();
         if (slot % batch == batch - 1) {
-            fences[slot / batch] = gpu.insert_fence();
+            fences[slot / batch] = gpu.submitted_fence();
             glFlush();
         }
     }
@@ -125,7 +125,7 @@ void upload_persistent(benchmark::State& state) {
         b.write(src);  // memcpy into the mapping; coherent: nothing to flush
         ring.end(gpu);
     }
-    wait_or_fail(state, gpu, gpu.insert_fence());
+    wait_or_fail(state, gpu, gpu.submitted_fence());
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(bytes));
     state.SetLabel(std::string(to_string(slots[0].allocation().mode())) + ", " + slots[0].report().reason);
 }
@@ -143,7 +143,7 @@ void upload_buffer_sub_data(benchmark::State& state) {
         glNamedBufferSubData(b, 0, static_cast<GLsizeiptr>(bytes), src.data());
         ring.end(gpu);
     }
-    wait_or_fail(state, gpu, gpu.insert_fence());
+    wait_or_fail(state, gpu, gpu.submitted_fence());
     glDeleteBuffers(static_cast<GLsizei>(slots.size()), slots.data());
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(bytes));
     state.SetLabel("glNamedBufferSubData into glBufferStorage(GL_DYNAMIC_STORAGE_BIT)");
@@ -220,10 +220,10 @@ void upload_persistent_parallel(benchmark::State& state) {
             c.view().assign(std::span<const std::byte>(src.data() + c.offset(), c.size()));
             c.publish();
         });
-        (void)batch.finish();
+        batch.finish();
         ring.end(gpu);
     }
-    wait_or_fail(state, gpu, gpu.insert_fence());
+    wait_or_fail(state, gpu, gpu.submitted_fence());
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(bytes));
     state.SetLabel(std::to_string(pool.size()) + " writer threads through gl_parallel_writes");
 }
@@ -284,7 +284,7 @@ void frame_stream(benchmark::State& state, bool consume) {
             auto blk = stream.upload(std::span<const std::byte>(src));  // memcpy into the mapping; coherent: no flush
             touch(blk.allocation().buffer(), blk.byte_offset(), blk.size_bytes());
         }
-        wait_or_fail(state, gpu, gpu.insert_fence());
+        wait_or_fail(state, gpu, gpu.submitted_fence());
     }
     frame_counters(state, uploads, bytes);
     const auto& st = stream.stats();
@@ -310,7 +310,7 @@ void frame_buffer_sub_data(benchmark::State& state, bool consume) {
                 glNamedBufferSubData(buf, static_cast<GLintptr>(k * bytes), static_cast<GLsizeiptr>(bytes), src.data());
                 touch(buf, k * bytes, bytes);
             }
-            wait_or_fail(state, gpu, gpu.insert_fence());
+            wait_or_fail(state, gpu, gpu.submitted_fence());
         }
     }
     glDeleteBuffers(1, &buf);
@@ -340,7 +340,7 @@ void latency(benchmark::State& state, bool traditional) {
     for (auto _ : state) {
         const auto t0 = std::chrono::steady_clock::now();
         x.write(update);
-        (void)unibuf::dispatch(gpu, k, dispatch_size{static_cast<std::uint32_t>(n / 64)}, push_constants(p),
+        unibuf::dispatch(gpu, k, dispatch_size{static_cast<std::uint32_t>(n / 64)}, push_constants(p),
                                bind(x, usage::read), bind(y));
         y.read(out);  // waits for the dispatch's fence, then reads (traditional: glGetBufferSubData)
         const auto t1 = std::chrono::steady_clock::now();
@@ -363,7 +363,7 @@ void fence_round_trip(benchmark::State& state) {
     us.reserve(100000);
     for (auto _ : state) {
         const auto t0 = std::chrono::steady_clock::now();
-        const auto f = gpu.insert_fence();
+        const auto f = gpu.submitted_fence();
         wait_or_fail(state, gpu, f);
         const auto t1 = std::chrono::steady_clock::now();
         const double seconds = std::chrono::duration<double>(t1 - t0).count();

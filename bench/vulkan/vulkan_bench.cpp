@@ -94,7 +94,7 @@ void small_update(benchmark::State& state, update_path path, std::uint64_t bytes
             backend::fence f;
             switch (path) {
                 case update_path::zero_copy: {
-                    (void)b.flush(x, 0, bytes);  // no-op on coherent memory
+                    b.flush(x, 0, bytes);  // no-op on coherent memory
                     f = b.dispatch(saxpy(), groups, ranges, push_constants(p), {});
                     break;
                 }
@@ -142,7 +142,7 @@ void round_trip_4k(benchmark::State& state, wait_strategy w) {
         for (auto _ : state) {
             const auto t0 = std::chrono::steady_clock::now();
             x.write(src);
-            (void)unibuf::dispatch(b, saxpy(), {n / 64, 1, 1}, push_constants(p), bind(x, usage::read),
+            unibuf::dispatch(b, saxpy(), {n / 64, 1, 1}, push_constants(p), bind(x, usage::read),
                                    bind(y, usage::read_write));
             y.read(dst);
             us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());

@@ -53,14 +53,14 @@ int main() try {
                 auto v = c.view();
                 for (std::size_t i = 0; i < c.size(); ++i) v[i] = static_cast<float>(c.offset() + i);
             });
-        (void)batch.finish();
+        batch.finish();
         for (auto& w : writers) w.join();
     }
     y.fill(1.0f);
     const saxpy_params p{2.0f, static_cast<std::uint32_t>(n)};
-    (void)unibuf::dispatch(gpu, saxpy, {static_cast<std::uint32_t>(n / 64)}, unibuf::push_constants(p),
+    unibuf::dispatch(gpu, saxpy, {static_cast<std::uint32_t>(n / 64)}, unibuf::push_constants(p),
                            unibuf::bind(x, unibuf::usage::read), unibuf::bind(y));
-    (void)z.copy_from(y);  // GPU copy into device memory
+    z.copy_from(y);  // GPU copy into device memory
     const auto v = z.to_vector();  // staged back through the persistent-mapped staging buffer
     std::size_t bad = 0;
     for (std::size_t i = 0; i < n; ++i) bad += v[i] != 2.0f * static_cast<float>(i) + 1.0f;

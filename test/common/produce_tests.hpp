@@ -75,7 +75,7 @@ protected:
         using T = typename Buf::value_type;
         unibuf::basic_buffer<T, B, unibuf::access::read_write, unibuf::placement::host, unibuf::sync::fenced> out(
             dev(), buf.size());
-        (void)out.copy_from(buf);
+        out.copy_from(buf);
         return out.to_vector();
     }
 
@@ -188,7 +188,7 @@ TYPED_TEST_P(ProduceBehaviour, APoolSliceIsFilledAndItsNeighboursAreNot) {
         after.fill(0xaaaaaaaau);
         ASSERT_GT(mid.byte_offset(), 0u);
         producer<B> prod(this->dev(), 3, tiny_options(force));
-        (void)prod.fill(mid, [&](write_only_view<std::uint32_t> out, std::size_t first) {
+        prod.fill(mid, [&](write_only_view<std::uint32_t> out, std::size_t first) {
             for (std::size_t i = 0; i < out.size(); ++i) out[i] = value_at<std::uint32_t>(first + i, 77);
         });
         this->template expect_values<decltype(mid)>(this->device_contents(mid), 77, "the slice");
@@ -205,7 +205,7 @@ TYPED_TEST_P(ProduceBehaviour, AWriterErrorStopsTheFillIsRethrownAndTheProducerS
         upload_buffer<std::uint32_t, B> buf(this->dev(), 40 * 1024);
         std::atomic<std::size_t> calls{0};
         try {
-            (void)prod.fill(buf, [&](write_only_view<std::uint32_t> out, std::size_t first) {
+            prod.fill(buf, [&](write_only_view<std::uint32_t> out, std::size_t first) {
                 calls.fetch_add(1);
                 if (first >= 12 * 1024) throw std::runtime_error("the source ran dry at element " + std::to_string(first));
                 for (std::size_t i = 0; i < out.size(); ++i) out[i] = 1;
@@ -242,7 +242,7 @@ TYPED_TEST_P(ProduceBehaviour, AMovedFromProducerIsEmptyAndEveryMemberIsSafe) {
         };
     };
     producer<B> a(this->dev(), 2, tiny_options(produce_path::staged_pipelined));
-    (void)a.fill(buf, job(21));  // zero-copy memory: the ring now exists
+    a.fill(buf, job(21));  // zero-copy memory: the ring now exists
     const std::uint64_t ring = a.ring_bytes();
 
     producer<B> b(std::move(a));
@@ -251,13 +251,13 @@ TYPED_TEST_P(ProduceBehaviour, AMovedFromProducerIsEmptyAndEveryMemberIsSafe) {
     EXPECT_EQ(a.threads(), 0u);
     EXPECT_EQ(a.ring_bytes(), 0u);
     EXPECT_EQ(a.options().grain_bytes, 4096u) << "an empty producer keeps its options";
-    expect_error([&] { (void)a.fill(buf, job(22)); }, errc::invalid_argument, {"fill", "empty (moved-from) producer"});
+    expect_error([&] { a.fill(buf, job(22)); }, errc::invalid_argument, {"fill", "empty (moved-from) producer"});
     expect_error([&] { (void)a.plan(buf); }, errc::invalid_argument, {"plan", "empty (moved-from) producer"});
     // NOLINTEND(bugprone-use-after-move)
     EXPECT_FALSE(b.empty());
     EXPECT_EQ(b.threads(), 2u);
     EXPECT_EQ(b.ring_bytes(), ring) << "the ring moved with the threads";
-    (void)b.fill(buf, job(23));
+    b.fill(buf, job(23));
     this->template expect_values<decltype(buf)>(this->device_contents(buf), 23, "a fill by the moved-to producer");
 
     // Move assignment: the target's own threads and ring go first; the source is left empty.
@@ -265,7 +265,7 @@ TYPED_TEST_P(ProduceBehaviour, AMovedFromProducerIsEmptyAndEveryMemberIsSafe) {
     c = std::move(b);
     EXPECT_TRUE(b.empty());  // NOLINT(bugprone-use-after-move)
     EXPECT_EQ(c.threads(), 2u);
-    (void)c.fill(buf, job(24));
+    c.fill(buf, job(24));
     this->template expect_values<decltype(buf)>(this->device_contents(buf), 24, "a fill after move assignment");
     producer<B> d(std::move(b));  // moving an empty producer gives an empty producer
     EXPECT_TRUE(d.empty());
@@ -280,7 +280,7 @@ TYPED_TEST_P(ProduceBehaviour, AnEmptyBufferIsRejectedAndChangesNothing) {
     const auto job = [](write_only_view<std::uint32_t> out, std::size_t first) {
         for (std::size_t i = 0; i < out.size(); ++i) out[i] = value_at<std::uint32_t>(first + i, 31);
     };
-    expect_error([&] { (void)prod.fill(a, job); }, errc::invalid_argument, {"fill", "empty (moved-from) buffer"});
+    expect_error([&] { prod.fill(a, job); }, errc::invalid_argument, {"fill", "empty (moved-from) buffer"});
     expect_error([&] { (void)prod.plan(a); }, errc::invalid_argument, {"plan", "empty (moved-from) buffer"});
     EXPECT_EQ(prod.ring_bytes(), 0u) << "a rejected fill made no ring";
     const auto r = prod.fill(b, job);
@@ -313,7 +313,7 @@ TYPED_TEST_P(ProduceBehaviour, AStagingRingPastTwoToThe64IsRejectedBeforeAnythin
         for (std::size_t i = 0; i < out.size(); ++i) out[i] = first + i;
     };
     if (up.report().zero_copy) {  // the staged path of zero-copy memory goes through the ring
-        expect_error([&] { (void)prod.fill(up, job); }, errc::capacity_exceeded,
+        expect_error([&] { prod.fill(up, job); }, errc::capacity_exceeded,
                      {"a staging ring of 9223372036854775807 chunks of 1 element of 8 bytes"});
         EXPECT_EQ(calls.load(), 0u) << "no writer ran";
         EXPECT_EQ(prod.ring_bytes(), 0u);

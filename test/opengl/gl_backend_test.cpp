@@ -223,8 +223,8 @@ TEST_F(gl_test, ExplicitFlushOfSubRangesReachesTheKernel) {
     auto v = x.view();
     const auto data = iota(n, 1.0f);
     v.assign(data);
-    (void)x.flush(0, n / 2);       // two flushes, each of its own range
-    (void)x.flush(n / 2, n / 2);
+    x.flush(0, n / 2);       // two flushes, each of its own range
+    x.flush(n / 2, n / 2);
     (void)saxpy(x, y, 1.0f, n);
     EXPECT_EQ(y.to_vector(), data);
 }
@@ -237,7 +237,7 @@ TEST_F(gl_test, ReadOnlyExplicitFlushReadsBackAfterInvalidate) {
     ASSERT_EQ(out.allocation().plan().storage_flags & GL_MAP_COHERENT_BIT, 0u);
     basic_buffer<float, gl_backend, placement::host, sync::fenced> init(gpu(), n);
     init.write(iota(n, 0.0f));
-    (void)out.copy_from(init);
+    out.copy_from(init);
     (void)saxpy(ones, out, 2.0f, n);  // out = 2 + i
     ASSERT_TRUE(out.wait(default_wait_timeout));
     out.invalidate();
@@ -287,7 +287,7 @@ TEST_F(gl_test, ForcedTraditionalPathIsReportedAndMovesDataWithSubData) {
     y.fill(1.0f);
     gl_kernel k(old_school, kernels::saxpy_glsl, "saxpy");
     const saxpy_params p{3.0f, static_cast<std::uint32_t>(n)};
-    (void)unibuf::dispatch(old_school, k, dispatch_size{static_cast<std::uint32_t>((n + 63) / 64)}, push_constants(p),
+    unibuf::dispatch(old_school, k, dispatch_size{static_cast<std::uint32_t>((n + 63) / 64)}, push_constants(p),
                            bind(x, usage::read), bind(y));
     const auto got = y.to_vector();
     for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], 3.0f * data[i] + 1.0f) << i;
@@ -311,13 +311,13 @@ TEST_F(gl_test, EmptyAllocationsAreRejectedClearly) {
         EXPECT_FALSE(*e);
         EXPECT_EQ(e->host_data(), nullptr);
         EXPECT_EQ(e->size(), 0u);
-        unibuf_test::expect_error([&] { (void)gpu().flush(*e, 0, 0); }, errc::invalid_argument, {"flush", "empty"});
+        unibuf_test::expect_error([&] { gpu().flush(*e, 0, 0); }, errc::invalid_argument, {"flush", "empty"});
         unibuf_test::expect_error([&] { gpu().invalidate(*e, 0, 0); }, errc::invalid_argument, {"invalidate", "empty"});
         unibuf_test::expect_error([&] { (void)gpu().copy(real, 0, *e, 0, 4); }, errc::invalid_argument,
                                   {"copy destination", "empty"});
     }
     // Ranges near 2^64 are out of range, never wrapped into the allocation.
-    unibuf_test::expect_error([&] { (void)gpu().flush(real, ~std::uint64_t{0}, 2); }, errc::out_of_range,
+    unibuf_test::expect_error([&] { gpu().flush(real, ~std::uint64_t{0}, 2); }, errc::out_of_range,
                               {"in an allocation of 256 bytes"});
     EXPECT_TRUE(gpu().wait_idle());
 }
@@ -378,7 +378,7 @@ TEST_F(gl_test, DispatchesBeyondTheGroupLimitAreSplitAndSeeTheWholeGrid) {
     RecordProperty("parts", groups > limit ? "2" : "1");
     gl_kernel k(gpu(), group_ids_glsl, "group_ids");
     basic_buffer<std::uint32_t, gl_backend, placement::host, sync::fenced> out(gpu(), std::size_t{groups} * 2);
-    (void)unibuf::dispatch(gpu(), k, dispatch_size{groups}, {}, bind(out, usage::write));
+    unibuf::dispatch(gpu(), k, dispatch_size{groups}, {}, bind(out, usage::write));
     const auto v = out.to_vector();
     std::size_t bad = 0;
     for (std::size_t i = 0; i < v.size(); ++i)
@@ -386,7 +386,7 @@ TEST_F(gl_test, DispatchesBeyondTheGroupLimitAreSplitAndSeeTheWholeGrid) {
     EXPECT_EQ(bad, 0u);
     // Smaller dispatches after a split reset the base and the count.
     basic_buffer<std::uint32_t, gl_backend, placement::host, sync::fenced> small(gpu(), 8);
-    (void)unibuf::dispatch(gpu(), k, dispatch_size{4}, {}, bind(small, usage::write));
+    unibuf::dispatch(gpu(), k, dispatch_size{4}, {}, bind(small, usage::write));
     EXPECT_EQ(small.to_vector(), (std::vector<std::uint32_t>{1, 2, 3, 4, 5, 6, 7, 8}));
 }
 
@@ -417,14 +417,14 @@ TEST_F(gl_test, DispatchRejectsMissingBindingsAndOversizedPushConstants) {
     basic_buffer<float, gl_backend, placement::host, sync::fenced> x(gpu(), 64);
     x.fill(1.0f);
     const saxpy_params p{1.0f, 64};
-    unibuf_test::expect_error([&] { (void)unibuf::dispatch(gpu(), gl_env::saxpy(), dispatch_size{1}, push_constants(p), bind(x)); },
+    unibuf_test::expect_error([&] { unibuf::dispatch(gpu(), gl_env::saxpy(), dispatch_size{1}, push_constants(p), bind(x)); },
                               errc::invalid_argument, {"uses storage binding 1 but the dispatch binds 1 buffer"});
     struct big {
         std::uint8_t bytes[4096];
     };
     const big too_much{};
     basic_buffer<float, gl_backend, placement::host, sync::fenced> y(gpu(), 64);
-    EXPECT_THROW((void)unibuf::dispatch(gpu(), gl_env::saxpy(), dispatch_size{1}, push_constants(too_much), bind(x), bind(y)),
+    EXPECT_THROW(unibuf::dispatch(gpu(), gl_env::saxpy(), dispatch_size{1}, push_constants(too_much), bind(x), bind(y)),
                  std::system_error);
 }
 
@@ -455,8 +455,8 @@ TEST_F(gl_test, FencesAreCopyableValuesCompletingInOrder) {
     EXPECT_TRUE(gpu().is_complete(none));
     EXPECT_TRUE(gpu().wait(none, std::chrono::nanoseconds(0)));
 
-    auto first = gpu().insert_fence();
-    auto second = gpu().insert_fence();
+    auto first = gpu().submitted_fence();
+    auto second = gpu().submitted_fence();
     const auto copy = second;  // copies share the GL sync
     EXPECT_EQ(copy, second);
     EXPECT_FALSE(first == second);
@@ -478,8 +478,8 @@ TEST_F(gl_test, WaitsOnPendingWorkAreBounded) {
     // About 2^20 dependent rounds per invocation (milliseconds on a GPU): long enough that a zero-length
     // poll finds it pending on any device that runs dispatches asynchronously.
     const std::uint32_t rounds = 65535;
-    (void)unibuf::dispatch(gpu(), spin, dispatch_size{1}, push_constants(rounds), bind(out));
-    auto after = gpu().insert_fence();
+    unibuf::dispatch(gpu(), spin, dispatch_size{1}, push_constants(rounds), bind(out));
+    auto after = gpu().submitted_fence();
     const auto t0 = std::chrono::steady_clock::now();
     const bool done = gpu().wait(after, std::chrono::nanoseconds(0));
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << "a zero-length wait blocked";

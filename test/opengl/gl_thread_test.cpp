@@ -54,15 +54,15 @@ TEST_F(gl_test, GlCallsOffTheContextThreadRaiseWrongThread) {
     const memory_request req = decltype(x)::request_for(64);
 
     expect_wrong_thread(off_thread([&] { (void)g.allocate(req); }), "allocate");
-    expect_wrong_thread(off_thread([&] { (void)x.flush(); }), "gl_backend::flush");
+    expect_wrong_thread(off_thread([&] { x.flush(); }), "gl_backend::flush");
     expect_wrong_thread(off_thread([&] { x.invalidate(); }), "gl_backend::invalidate");
-    expect_wrong_thread(off_thread([&] { (void)y.copy_from(x); }), "gl_backend::copy");
-    expect_wrong_thread(off_thread([&] { (void)g.insert_fence(); }), "gl_backend::insert_fence");
+    expect_wrong_thread(off_thread([&] { y.copy_from(x); }), "gl_backend::copy");
+    expect_wrong_thread(off_thread([&] { (void)g.submitted_fence(); }), "gl_backend::submitted_fence");
     expect_wrong_thread(off_thread([&] { gl_kernel k(g, kernels::saxpy_glsl); }), "compile kernel");
     const saxpy_params p{1.0f, 64};
     gl_kernel& saxpy = gl_env::saxpy();  // built here, on the context thread
     expect_wrong_thread(off_thread([&] {
-                            (void)unibuf::dispatch(g, saxpy, dispatch_size{1}, push_constants(p), bind(x), bind(y));
+                            unibuf::dispatch(g, saxpy, dispatch_size{1}, push_constants(p), bind(x), bind(y));
                         }),
                         "gl_backend::dispatch");
     std::error_code ec;
@@ -70,7 +70,7 @@ TEST_F(gl_test, GlCallsOffTheContextThreadRaiseWrongThread) {
     EXPECT_EQ(ec, make_error_code(errc::wrong_thread));
 
     // A pending fence cannot be asked about off the context thread; a complete one can.
-    auto pending = g.insert_fence();
+    auto pending = g.submitted_fence();
     expect_wrong_thread(off_thread([&] { (void)g.is_complete(pending); }), "gl_backend::is_complete");
     expect_wrong_thread(off_thread([&] { (void)g.wait(pending, std::chrono::seconds(1)); }), "gl_backend::wait");
     ASSERT_TRUE(g.wait(pending, default_wait_timeout));
@@ -86,7 +86,7 @@ TEST_F(gl_test, BuffersReleasedOnAnotherThreadAreDeletedOnTheContextThread) {
     ASSERT_TRUE(b->wait(default_wait_timeout));
     std::thread([&] { b.reset(); }).join();  // idle: allowed anywhere; the GL delete is queued
     EXPECT_EQ(glIsBuffer(name), GL_TRUE) << "deleted off the context thread";
-    (void)gpu().insert_fence();  // any GL call of the backend collects the queue
+    (void)gpu().submitted_fence();  // any GL call of the backend collects the queue
     EXPECT_EQ(glIsBuffer(name), GL_FALSE);
 }
 
@@ -107,10 +107,10 @@ void parallel_fill_then_dispatch(gl_backend& g, std::size_t writers, std::size_t
                     v[i] = static_cast<float>(c.offset() + i) + static_cast<float>(round);
             });
         }
-        (void)batch.finish();  // waits for every claim, then flushes on this (the context) thread
+        batch.finish();  // waits for every claim, then flushes on this (the context) thread
         for (auto& th : threads) th.join();
         const saxpy_params p{1.0f, static_cast<std::uint32_t>(n)};
-        (void)unibuf::dispatch(g, gl_env::saxpy(), dispatch_size{static_cast<std::uint32_t>((n + 63) / 64)},
+        unibuf::dispatch(g, gl_env::saxpy(), dispatch_size{static_cast<std::uint32_t>((n + 63) / 64)},
                                push_constants(p), bind(x, usage::read), bind(y));
     }
     // y = 1 + sum over rounds of (i + round) = 1 + 3i + 3
@@ -147,11 +147,11 @@ TEST_F(gl_test, ParallelWritesRejectOverlapsAndFinishOffTheContextThread) {
     auto a = batch.acquire(0, 50);
     unibuf_test::expect_error([&] { auto b = batch.acquire(40, 20); }, errc::invalid_argument, {"overlaps the claim [0, 50)"});
     EXPECT_THROW((void)batch.acquire(90, 11), std::system_error);
-    expect_wrong_thread(off_thread([&] { (void)batch.finish(); }), "finish");
+    expect_wrong_thread(off_thread([&] { batch.finish(); }), "finish");
     // An open claim makes finish() time out, boundedly.
-    unibuf_test::expect_error([&] { (void)batch.finish(std::chrono::milliseconds(1)); }, errc::timeout, {});
+    unibuf_test::expect_error([&] { batch.finish(std::chrono::milliseconds(1)); }, errc::timeout, {});
     a.publish();
-    (void)batch.finish();
+    batch.finish();
     EXPECT_THROW((void)batch.acquire(60, 1), std::system_error);
 }
 
@@ -173,10 +173,10 @@ TEST_F(gl_test, ParallelWritesOfAnEmptyBufferAndMovedClaimsAreSafe) {
     EXPECT_EQ(b.size(), 20u);
     for (std::size_t i = 0; i < b.size(); ++i) b.view()[i] = 4.0f;
     // b is still open: finish waits at most its bound, then names what it waited for.
-    unibuf_test::expect_error([&] { (void)batch.finish(std::chrono::milliseconds(20)); }, errc::timeout,
+    unibuf_test::expect_error([&] { batch.finish(std::chrono::milliseconds(20)); }, errc::timeout,
                               {"1 claim(s) still open after 20 ms"});
     b.publish();
-    (void)batch.finish();
+    batch.finish();
     EXPECT_EQ(y.to_vector()[10], 4.0f);
 }
 
@@ -194,7 +194,7 @@ TEST_F(gl_test, ParallelWritesWaitForTheDevicesLastUse) {
         auto c = batch.acquire(0, 4096);
         for (std::size_t i = 0; i < 4096; ++i) c.view()[i] = 2.0f;
     }).join();
-    (void)batch.finish();
+    batch.finish();
     EXPECT_EQ(y.to_vector(), std::vector<float>(4096, 1.0f)) << "the first dispatch saw the old data";
     EXPECT_EQ(x.to_vector(), std::vector<float>(4096, 2.0f));
 }

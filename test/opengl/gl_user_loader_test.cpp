@@ -78,7 +78,7 @@ TEST(gl_user_loader, BackendRunsOnTheUsersContextAndLoader) {
         x.write(data);
         y.fill(1.0f);
         const saxpy_params p{2.0f, static_cast<std::uint32_t>(n)};
-        (void)unibuf::dispatch(gpu, saxpy, dispatch_size{(n + 63) / 64}, push_constants(p), bind(x, usage::read), bind(y));
+        unibuf::dispatch(gpu, saxpy, dispatch_size{(n + 63) / 64}, push_constants(p), bind(x, usage::read), bind(y));
         const auto got = y.to_vector();
         for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], 2.0f * data[i] + 1.0f) << i;
         EXPECT_TRUE(x.report().zero_copy);

@@ -48,9 +48,9 @@ void round_trip_in_pool() {
     after.fill(-2);
     b.write(in);
     if constexpr (sync == sync_kind::none) {
-        (void)before.flush();  // sync::none: the caller flushes (no-op unless explicit_flush)
-        (void)after.flush();
-        (void)b.flush();
+        before.flush();  // sync::none: the caller flushes (no-op unless explicit_flush)
+        after.flush();
+        b.flush();
     }
     host_kernel k = doubling();
     const auto f = dispatch(dev, k, {1}, {}, bind(b));
@@ -97,7 +97,7 @@ TEST(HostPool, ForcedStagingSlicesRoundTrip) {
     a.fill(3);
     b.fill(4);
     host_kernel k = doubling();
-    (void)dispatch(dev, k, {1}, {}, bind(b));
+    dispatch(dev, k, {1}, {}, bind(b));
     EXPECT_EQ(b.to_vector(), std::vector<int>(10, 8));
     EXPECT_EQ(a.to_vector(), std::vector<int>(10, 3));
     EXPECT_FALSE(pool.report().zero_copy);
@@ -315,7 +315,7 @@ TEST(HostRing, SlotBuffersOwnLastUseIsHonoured) {
     };
     {
         auto rd = r.read();
-        (void)dispatch(dev, slow, {1}, {}, bind(*rd, usage::read_write));
+        dispatch(dev, slow, {1}, {}, bind(*rd, usage::read_write));
         rd.release();  // no fence passed
     }
     EXPECT_EQ(r.claim_blocker().reason, ring_wait::device);

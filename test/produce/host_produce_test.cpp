@@ -53,7 +53,7 @@ TEST(HostProducer, AWriterWaitsForARingChunkBoundedAndTheErrorNamesTheChunk) {
     // chunk waits for ring slot 0 until the bound, and the fill fails naming what it waited for.
     host_backend dev;
     unibuf_test::gate held;
-    (void)dev.submit([&held] { (void)held.wait(); });
+    dev.submit([&held] { held.wait(); });
     produce_options o = unibuf_test::tiny_options(produce_path::staged_pipelined);
     o.wait_timeout = std::chrono::milliseconds(50);
     producer<host_backend> prod(dev, 1, o);
@@ -63,12 +63,12 @@ TEST(HostProducer, AWriterWaitsForARingChunkBoundedAndTheErrorNamesTheChunk) {
         for (std::size_t i = 0; i < out.size(); ++i) out[i] = value_at<std::uint32_t>(first + i, 4);
     };
     // The copy of chunk 0 holds ring slot 0.
-    unibuf_test::expect_error([&] { (void)prod.fill(buf, job); }, errc::timeout, {"chunk 0", "50 ms"});
+    unibuf_test::expect_error([&] { prod.fill(buf, job); }, errc::timeout, {"chunk 0", "50 ms"});
     held.open();  // the device runs again: the producer and the buffer are usable
     const auto r = prod.fill(buf, job);
     EXPECT_EQ(r.copies, 5u);
     basic_buffer<std::uint32_t, host_backend, access::read_write, placement::host, sync::fenced> out(dev, buf.size());
-    (void)out.copy_from(buf);
+    out.copy_from(buf);
     const auto got = out.to_vector();
     for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], value_at<std::uint32_t>(i, 4)) << "element " << i;
 }
@@ -79,7 +79,7 @@ TEST(HostProducer, ABufferOfAnotherBackendObjectIsRejected) {
     upload_buffer<float, host_backend> up(other, 10);
     unibuf_test::expect_error(
         [&] {
-            (void)prod.fill(up, [](write_only_view<float> out, std::size_t) {
+            prod.fill(up, [](write_only_view<float> out, std::size_t) {
                 for (std::size_t i = 0; i < out.size(); ++i) out[i] = 0.0f;
             });
         },
@@ -108,7 +108,7 @@ TEST(HostProducer, DestroyingTheProducerWaitsForItsRingNoLongerThanItsTimeout) {
     constexpr std::size_t chunk_elems = 3 * 4096 / sizeof(std::uint32_t);
     upload_buffer<std::uint32_t, host_backend> buf(dev, 2 * chunk_elems);  // two chunks: no slot wait
     unibuf_test::gate held;
-    (void)dev.submit([&held] { (void)held.wait(); });
+    dev.submit([&held] { held.wait(); });
     auto prod = std::make_unique<producer<host_backend>>(dev, 1, o);
     const auto r = prod->fill(buf, [](write_only_view<std::uint32_t> out, std::size_t first) {
         for (std::size_t i = 0; i < out.size(); ++i) out[i] = value_at<std::uint32_t>(first + i, 41);
@@ -124,7 +124,7 @@ TEST(HostProducer, DestroyingTheProducerWaitsForItsRingNoLongerThanItsTimeout) {
     ASSERT_TRUE(dev.wait(r.fence, default_wait_timeout));
     EXPECT_EQ(dev.device_error(), "");
     basic_buffer<std::uint32_t, host_backend, access::read_write, placement::host, sync::fenced> out(dev, buf.size());
-    (void)out.copy_from(buf);
+    out.copy_from(buf);
     const auto got = out.to_vector();
     for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], value_at<std::uint32_t>(i, 41)) << "element " << i;
 }
@@ -143,10 +143,10 @@ TEST(HostProducer, AFillWaitsForThePreviousFillsRingCopiesNoLongerThanItsTimeout
         };
     };
     unibuf_test::gate held;
-    (void)dev.submit([&held] { (void)held.wait(); });
-    (void)prod.fill(first, job(51));  // its two copies wait behind the held work
+    dev.submit([&held] { held.wait(); });
+    prod.fill(first, job(51));  // its two copies wait behind the held work
     const std::uint64_t ring = prod.ring_bytes();
-    unibuf_test::expect_error([&] { (void)prod.fill(second, job(52)); }, errc::timeout,
+    unibuf_test::expect_error([&] { prod.fill(second, job(52)); }, errc::timeout,
                               {"staging ring's last copy", "within 50 ms"});
     EXPECT_EQ(prod.ring_bytes(), ring);
     held.open();
@@ -154,7 +154,7 @@ TEST(HostProducer, AFillWaitsForThePreviousFillsRingCopiesNoLongerThanItsTimeout
     EXPECT_EQ(r.copies, 2u);
     for (auto* b : {&first, &second}) {
         basic_buffer<std::uint32_t, host_backend, access::read_write, placement::host, sync::fenced> out(dev, b->size());
-        (void)out.copy_from(*b);
+        out.copy_from(*b);
         const auto got = out.to_vector();
         const std::uint32_t seed = b == &first ? 51 : 52;
         for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], value_at<std::uint32_t>(i, seed)) << "element " << i;
@@ -188,10 +188,10 @@ TEST(HostProducer, SeveralProducersFillSeveralBuffersAtOnce) {
             upload_buffer<std::uint32_t, host_backend> buf(host_env::get(), 20000);
             for (int round = 0; round < 5; ++round) {
                 const auto seed = static_cast<std::uint32_t>(100 * t + round);
-                (void)prod.fill(buf, [&](write_only_view<std::uint32_t> v, std::size_t first) {
+                prod.fill(buf, [&](write_only_view<std::uint32_t> v, std::size_t first) {
                     for (std::size_t i = 0; i < v.size(); ++i) v[i] = value_at<std::uint32_t>(first + i, seed);
                 });
-                (void)out.copy_from(buf);
+                out.copy_from(buf);
                 const auto got = out.to_vector();
                 for (std::size_t i = 0; i < got.size(); ++i)
                     if (got[i] != value_at<std::uint32_t>(i, seed)) {

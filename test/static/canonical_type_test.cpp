@@ -163,8 +163,8 @@ static_assert(align(u64_max - 255, 256, u64_max - 255) && align_overflows(u64_ma
 float first_after_upload(upload<float>& up, unibuf::readback_buffer<float, host_backend>& down) {
     auto w = up.view();
     for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(i) + 0.5f;
-    (void)up.flush();
-    (void)down.copy_from(up);
+    up.flush();
+    down.copy_from(up);
     return down.to_vector().front();
 }
 

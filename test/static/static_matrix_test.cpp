@@ -627,7 +627,7 @@ TEST(StaticMatrix, CustomAccessAndCoherencePoliciesWorkOnTheHostBackend) {
     unibuf::host_kernel negate = [](const unibuf::host_invocation& in) {
         for (int& x : in.as<int>(0)) x = -x;
     };
-    (void)unibuf::dispatch(dev, negate, {1}, {}, unibuf::bind(buf));
+    unibuf::dispatch(dev, negate, {1}, {}, unibuf::bind(buf));
     std::vector<int> out(100);
     buf.read(out);
     for (std::size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], -static_cast<int>(i + 1)) << "element " << i;
@@ -646,7 +646,7 @@ TEST(StaticMatrix, CustomLazySyncTracksState) {
     unibuf::host_kernel add_one = [](const unibuf::host_invocation& in) {
         for (int& x : in.as<int>(0)) x += 1;
     };
-    (void)unibuf::dispatch(dev, add_one, {1}, {}, unibuf::bind(buf));
+    unibuf::dispatch(dev, add_one, {1}, {}, unibuf::bind(buf));
     EXPECT_EQ(buf.state(), unibuf::buffer_state::device_dirty);
     EXPECT_EQ(buf.to_vector(), std::vector<int>(8, 4));
     EXPECT_EQ(buf.state(), unibuf::buffer_state::synchronized);
@@ -660,14 +660,14 @@ TEST(StaticMatrix, WriteOnlyViewStoresWhatTheDeviceThenReads) {
     for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int>(i * i);
     const std::array<int, 2> tail{-1, -2};
     v.assign(tail, 14);
-    (void)up.flush();  // view writes are not seen by the buffer: the caller flushes (a no-op here)
+    up.flush();  // view writes are not seen by the buffer: the caller flushes (a no-op here)
 
     unibuf::host_kernel copy = [](const unibuf::host_invocation& in) {
         auto s = in.as<int>(0);
         auto d = in.as<int>(1);
         std::copy(s.begin(), s.end(), d.begin());
     };
-    (void)unibuf::dispatch(dev, copy, {1}, {}, unibuf::bind(up, unibuf::usage::read),
+    unibuf::dispatch(dev, copy, {1}, {}, unibuf::bind(up, unibuf::usage::read),
                            unibuf::bind(down, unibuf::usage::write));
     const std::vector<int> got = down.to_vector();
     for (std::size_t i = 0; i < 14; ++i) ASSERT_EQ(got[i], static_cast<int>(i * i)) << "element " << i;

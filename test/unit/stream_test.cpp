@@ -146,10 +146,10 @@ TEST(UploadStream, WrapAroundWaitsForThatSegmentsFenceOnly) {
     gate g0, g1;
 
     (void)s.push<float>(256);                                   // segment 0 full
-    const auto held0 = dev.submit([&] { (void)g0.wait(); });    // device work the closing fence covers
+    const auto held0 = dev.submit([&] { g0.wait(); });    // device work the closing fence covers
     (void)s.push<float>(256);                                   // closes segment 0 -> segment 1
     EXPECT_EQ(s.segment_fence(0), held0);                       // the fence after everything submitted
-    const auto held1 = dev.submit([&] { (void)g1.wait(); });
+    const auto held1 = dev.submit([&] { g1.wait(); });
     EXPECT_FALSE(dev.is_complete(held0));
 
     // Segment 1 is full; the ring comes back to segment 0, whose fence is pending: no push without waiting.
@@ -196,7 +196,7 @@ TEST(UploadStream, DeviceUseAfterTheSegmentClosedMovesItsFence) {
     EXPECT_TRUE(dev.is_complete(s.segment_fence(0)));
 
     gate g;
-    (void)dev.submit([&] { (void)g.wait(); });
+    dev.submit([&] { g.wait(); });
     device_buffer<float, host_backend> out(dev, 256);
     host_kernel k = copy_kernel();
     const auto used = dispatch(dev, k, {1}, {}, bind(a, usage::read), bind(out, usage::write));
@@ -224,9 +224,9 @@ TEST(UploadStream, ABlockUsedAfterItsSegmentCameRoundIsRejected) {
     EXPECT_TRUE(reused.valid());
     device_buffer<float, host_backend> out(dev, 256);
     host_kernel k = copy_kernel();
-    expect_error([&] { (void)dispatch(dev, k, {1}, {}, bind(old, usage::read), bind(out)); }, errc::invalid_argument,
+    expect_error([&] { dispatch(dev, k, {1}, {}, bind(old, usage::read), bind(out)); }, errc::invalid_argument,
                  {"after the upload_stream reopened that segment"});
-    expect_error([&] { (void)old.flush(); }, errc::invalid_argument, {});
+    expect_error([&] { old.flush(); }, errc::invalid_argument, {});
     expect_error([&] { reused.assign(std::vector<float>(11)); }, errc::out_of_range, {});
 }
 
@@ -257,7 +257,7 @@ void stream_many_blocks(host_backend& dev, bool expect_flush) {
             auto src = in.as<const float>(0);
             std::copy(src.begin(), src.end(), dst);
         };
-        (void)dispatch(dev, k, {1}, {}, bind(blk, usage::read));
+        dispatch(dev, k, {1}, {}, bind(blk, usage::read));
         at += sizes[i];
     }
     s.wait_idle();
@@ -281,7 +281,7 @@ TEST(UploadStream, DataArrivesOnNonCoherentMemoryThroughTheFlush) {
     blk.assign(std::vector<float>(16, 3.0f));
     const float* device = reinterpret_cast<const float*>(s.allocation().device_data() + blk.byte_offset());
     EXPECT_EQ(device[0], 0.0f);
-    (void)blk.flush();
+    blk.flush();
     EXPECT_EQ(device[0], 3.0f);
     EXPECT_EQ(device[15], 3.0f);
 }
@@ -306,7 +306,7 @@ TEST(UploadStream, UploadCopiesAndDestructionWaitsForTheDevice) {
         auto blk = s.upload(std::span<const float>(src));
         EXPECT_EQ(blk.size(), 64u);
         host_kernel k = [&seen, &g](const host_invocation& in) {
-            (void)g.wait();
+            g.wait();
             auto v = in.as<const float>(0);
             std::copy(v.begin(), v.end(), seen.begin());
         };
@@ -379,14 +379,14 @@ TEST(UploadStream, AnEmptyBlockHoldsNothingAndRejectsEveryUseOfMemory) {
     expect_error([&] { (void)empty.allocation(); }, errc::invalid_argument, {"allocation()", "empty block"});
     expect_error([&] { (void)empty.range(); }, errc::invalid_argument, {"empty block"});
     expect_error([&] { empty.assign(std::vector<float>{}); }, errc::invalid_argument, {"assign", "empty block"});
-    expect_error([&] { (void)empty.flush(); }, errc::invalid_argument, {"flush", "empty block"});
+    expect_error([&] { empty.flush(); }, errc::invalid_argument, {"flush", "empty block"});
     empty.after_device_use(host_backend::fence{}, usage::read);  // nothing to record
-    expect_error([&] { (void)empty.before_device_use(usage::read); }, errc::invalid_argument,
+    expect_error([&] { empty.before_device_use(usage::read); }, errc::invalid_argument,
                  {"device use", "empty block"});
     // Bound to a dispatch: rejected before the backend sees a binding.
     device_buffer<float, host_backend> out(dev, 4);
     host_kernel k = copy_kernel();
-    expect_error([&] { (void)dispatch(dev, k, {1}, {}, bind(empty, usage::read), bind(out)); }, errc::invalid_argument,
+    expect_error([&] { dispatch(dev, k, {1}, {}, bind(empty, usage::read), bind(out)); }, errc::invalid_argument,
                  {"empty"});
     EXPECT_EQ(s.stats().pushes, 0u);
     // A segment index past the ring is an error, not a read past the segment table.
@@ -400,8 +400,8 @@ TEST(UploadStream, WaitIdleObeysTheStreamsTimeoutAndNamesIt) {
     stream s(dev, 1024, 2);
     auto blk = s.push<float>(8);
     gate g;
-    host_kernel hold = [&g](const host_invocation&) { (void)g.wait(); };
-    (void)dispatch(dev, hold, {1}, {}, bind(blk, usage::read));
+    host_kernel hold = [&g](const host_invocation&) { g.wait(); };
+    dispatch(dev, hold, {1}, {}, bind(blk, usage::read));
     s.set_wait_timeout(30ms);
     const auto t0 = std::chrono::steady_clock::now();
     expect_error([&] { s.wait_idle(); }, errc::timeout, {"segment 0 of 2", "after 30 ms"});

@@ -78,6 +78,7 @@ TEST(VulkanMemoryTable, EveryFixtureParsesWithTheListedCounts) {
     const std::map<std::string, std::pair<std::size_t, std::size_t>> counts = {
         {"amd-discrete-small-bar", {3, 6}}, {"intel-integrated-uma", {1, 3}}, {"llvmpipe", {1, 1}},
         {"noncoherent-cached", {1, 4}},     {"nvidia-desktop-small-bar", {3, 5}}, {"nvidia-h100-rebar", {2, 5}},
+        {"nvidia-h200-rebar", {2, 5}},
     };
     std::size_t files = 0;
     for (const auto& e : std::filesystem::directory_iterator(fixture_dir())) {

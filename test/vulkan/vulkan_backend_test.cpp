@@ -372,8 +372,8 @@ TEST_F(VulkanBackend, FlushRangesRoundToTheAtomAndStayInsideTheAllocation) {
     req.explicit_flush = true;
     auto a = dev().allocate(req);
     std::memset(a.host_data() + 3, 1, 7);
-    (void)dev().flush(a, 3, 7);
-    (void)dev().flush(a, 999, 1);
+    dev().flush(a, 3, 7);
+    dev().flush(a, 999, 1);
     dev().invalidate(a, 990, 10);
     EXPECT_EQ(static_cast<int>(a.host_data()[3]), 1);
 }
@@ -382,7 +382,7 @@ TEST_F(VulkanBackend, CopiesBetweenPlacementsAndRejectsOverlap) {
     auto src = dev().allocate(request(1024, placement_kind::device));
     auto dst = dev().allocate(request(1024, placement_kind::host));
     for (int i = 0; i < 1024; ++i) src.host_data()[i] = static_cast<std::byte>(i & 0xff);
-    (void)dev().flush(src, 0, 1024);
+    dev().flush(src, 0, 1024);
     auto f = dev().copy(src, 17, dst, 3, 500);
     ASSERT_TRUE(dev().wait(f, default_wait_timeout));
     dev().invalidate(dst, 0, 1024);
@@ -445,7 +445,7 @@ TEST_F(VulkanBackend, DispatchRejectsBadArgumentsWithTheirValues) {
         const bound_range<vulkan_backend> odd[] = {{&x, 1, 128, usage::read}, {&y, 0, 256, usage::read_write}};
         expect([&] { (void)dev().dispatch(saxpy(), {1, 1, 1}, odd, push_constants(p), {}); }, "aligned to");
     }
-    const vulkan_backend::fence never{dev().last_submitted().value + 1000};
+    const vulkan_backend::fence never{dev().submitted_fence().value + 1000};
     expect([&] { (void)dev().dispatch(saxpy(), {1, 1, 1}, two, push_constants(p), std::span(&never, 1)); },
            "never issued");
     const std::uint32_t not_spirv[] = {1, 2, 3};
@@ -501,7 +501,7 @@ TEST_F(VulkanBackend, EmptyBatchesAllocationsAndContextsAreRejectedClearly) {
     for (vulkan_backend::allocation* e : {&empty, &moved_to}) {  // NOLINT(bugprone-use-after-move)
         EXPECT_FALSE(*e);
         EXPECT_EQ(e->host_data(), nullptr);
-        unibuf_test::expect_error([&] { (void)dev().flush(*e, 0, 0); }, errc::invalid_argument, {"flush", "empty"});
+        unibuf_test::expect_error([&] { dev().flush(*e, 0, 0); }, errc::invalid_argument, {"flush", "empty"});
         unibuf_test::expect_error([&] { dev().invalidate(*e, 0, 0); }, errc::invalid_argument, {"invalidate", "empty"});
         unibuf_test::expect_error([&] { (void)dev().copy(x, 0, *e, 0, 4); }, errc::invalid_argument,
                                   {"copy destination", "empty"});
@@ -550,6 +550,9 @@ TEST_F(VulkanBackend, EmptyBatchesAllocationsAndContextsAreRejectedClearly) {
 
 // Allocations, kernels and batches point to their backend: a backend is never moved, so never empty.
 static_assert(!std::is_move_constructible_v<vulkan_backend> && !std::is_move_assignable_v<vulkan_backend>);
+// One fence definition for the timeline-value backends, one type per backend: never interchangeable.
+static_assert(!std::is_same_v<vulkan_backend::fence, host_backend::fence>);
+static_assert(!std::is_convertible_v<host_backend::fence, vulkan_backend::fence>);
 
 TEST_F(VulkanBackend, RoundingNearTwoToThe64StaysInsideTheAllocation) {
     using vulkan::round_to_atom;
@@ -593,7 +596,7 @@ TEST_F(VulkanBackend, EveryWaitStrategyWaitsAndTimesOut) {
         ASSERT_TRUE(dev().wait(f, default_wait_timeout));
         EXPECT_TRUE(dev().is_complete(f));
         // A value that will never be signalled: the bounded wait returns false after the timeout.
-        const vulkan_backend::fence never{dev().last_submitted().value + 1};
+        const vulkan_backend::fence never{dev().submitted_fence().value + 1};
         const auto t0 = std::chrono::steady_clock::now();
         EXPECT_FALSE(dev().wait(never, std::chrono::milliseconds(20)));
         EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(19));
@@ -620,7 +623,7 @@ TEST_F(VulkanBackend, FreeingMemoryThatTheDeviceStillUsesIsDeferred) {
     for (std::size_t h = 0; h < caps.memory.heaps.size(); ++h) after += dev().bytes_in_use(h);
     EXPECT_EQ(after, before);
     auto z = dev().allocate(request(64, placement_kind::host));  // a later submission frees the graveyard
-    (void)dev().flush(z, 0, 64);
+    dev().flush(z, 0, 64);
     EXPECT_TRUE(dev().wait_idle());
 }
 
@@ -635,11 +638,11 @@ TEST_F(VulkanBackend, ThreadsAllocateSubmitAndWaitConcurrently) {
             shared_buffer<float, vulkan_backend> y(dev(), n);
             basic_buffer<float, vulkan_backend, placement::host> src(dev(), n);
             src.write(std::vector<float>(n, static_cast<float>(t)));
-            (void)x.copy_from(src);
+            x.copy_from(src);
             for (int r = 0; r < rounds; ++r) {
                 y.fill(1.0f);
                 const saxpy_params p{2.0f, static_cast<std::uint32_t>(n)};
-                (void)unibuf::dispatch(dev(), saxpy(), {(n + 63) / 64, 1, 1}, push_constants(p), bind(x, usage::read),
+                unibuf::dispatch(dev(), saxpy(), {(n + 63) / 64, 1, 1}, push_constants(p), bind(x, usage::read),
                                        bind(y, usage::read_write));
                 const auto v = y.to_vector();
                 for (float e : v)
@@ -733,7 +736,7 @@ TEST_F(VulkanBackend, BringYourOwnDeviceWorksAndIsLeftAlive) {
             x.fill(3.0f);
             y.fill(1.0f);
             const saxpy_params p{2.0f, 500};
-            (void)unibuf::dispatch(b, k, {8, 1, 1}, push_constants(p), bind(x, usage::read), bind(y));
+            unibuf::dispatch(b, k, {8, 1, 1}, push_constants(p), bind(x, usage::read), bind(y));
             const auto v = y.to_vector();
             EXPECT_EQ(v.front(), 7.0f);
             EXPECT_EQ(v.back(), 7.0f);

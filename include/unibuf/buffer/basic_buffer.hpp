@@ -1,12 +1,14 @@
-/// @file buffer.hpp
+/// @file basic_buffer.hpp
 /// @brief `basic_buffer`: one typed buffer whose behaviour is composed from four policies.
 ///
 /// @code
 /// unibuf::host_backend dev;
 /// unibuf::basic_buffer<float, unibuf::host_backend,
 ///                      unibuf::access::write_only, unibuf::coherence::write_combined> up(dev, 1024);
-/// auto v = up.view();      // write_only_view<float>: v[i] = x compiles, float x = v[i] does not
-/// v[0] = 1.0f;
+/// {
+///     auto w = up.write_scope();   // write_only_view<float> inside: w[i] = x compiles, float x = w[i] does not
+///     w[0] = 1.0f;
+/// }                                // the writes are flushed / staged to the device here
 /// unibuf::shared_buffer<float, unibuf::host_backend> s(dev, 1024);   // read_write, lazy
 /// s.fill(0.5f);            // host_only; the next device use flushes/copies first
 /// @endcode
@@ -23,6 +25,7 @@
 #include "../core/error.hpp"
 #include "state.hpp"
 #include "view.hpp"
+#include "write_scope.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -60,7 +63,7 @@ struct buffer_rules {
                   "object type: its bytes are mapped, flushed and copied as raw memory (rule R1)");
     static_assert(!(C::uncached && A::host_read),
                   "unibuf: coherence::write_combined memory must never be read by the host (uncached "
-                  "reads run at ~0.03 GB/s); use access::write_only, or coherence::coherent to read "
+                  "reads run at tens of MB/s); use access::write_only, or coherence::coherent to read "
                   "(rule R4)");
     static_assert(!(P::kind == placement_kind::device && S::kind == sync_kind::none),
                   "unibuf: placement::device has no host mapping: host access is a staging copy that "
@@ -122,6 +125,18 @@ using basic_buffer = typename detail::buffer_type<Backend<B>, T, B, policy_set<P
 /// Move-only; owns its allocation (or a pool slice) and releases it on destruction after
 /// waiting for its last device use. Host views follow the access policy; copies, flushes and
 /// waits are named calls, except under `sync::lazy`, which performs them on access.
+///
+/// Writing through a host view: open a `write_scope()` (buffer/write_scope.hpp), write through it,
+/// and let it end; the scope flushes / stages its range (fenced, none) or marks the buffer
+/// host-dirty (lazy). A writable `view()` taken under `sync::fenced` or `sync::none` on memory
+/// whose host writes need a flush or a staging copy (the report says not `zero_copy &&
+/// host_coherent`) marks the buffer as holding unflushed view writes until `flush()`, a write
+/// scope's end, a whole-buffer `write`/`fill` (fenced) or a completed fill covers them; binding
+/// such a buffer to device work that reads it (`dispatch`, the source of `copy_from`) is a lost
+/// write, caught in debug builds by `UNIBUF_ASSERT` (config.hpp), which aborts with a message by
+/// default. `has_unflushed_view_writes()` reads the mark in every build. Coherent zero-copy
+/// memory and `sync::lazy` buffers are never marked: their view writes reach the device without
+/// a named call.
 ///
 /// A moved-from (or reset) buffer is empty: `size()` is 0, `is_idle()` true, `wait()` returns
 /// true at once, `reset()`, `after_device_use()`, `end_fill()`, the lazy syncs and marks do
@@ -242,6 +257,7 @@ public:
         release_ = {};
         last_use_ = fence_type{};
         state_ = buffer_state::uninitialized;
+        unflushed_view_writes_ = false;
     }
 
     // ---- observers -------------------------------------------------------------------------
@@ -288,6 +304,13 @@ public:
     void set_wait_timeout(std::chrono::nanoseconds t) noexcept { wait_timeout_ = t; }
     /// @brief The bound set by `set_wait_timeout`.
     [[nodiscard]] std::chrono::nanoseconds wait_timeout() const noexcept { return wait_timeout_; }
+    /// @brief True when a writable `view()` was taken (sync::fenced / sync::none, memory that is
+    /// not coherent zero-copy) and nothing has made its writes visible to the device since: no
+    /// `flush()`, no end of a write scope, no whole-buffer `write`/`fill` under fenced, no completed
+    /// fill, no device use that only writes. Binding the buffer to device work that reads it is
+    /// then a lost write (asserted in debug builds). Always false under sync::lazy and when empty.
+    /// `flush(offset, count)` of any range clears it: the mark does not know which elements were written.
+    [[nodiscard]] bool has_unflushed_view_writes() const noexcept { return unflushed_view_writes_; }
 
     // ---- host views (rule R7: not for placement::device) -----------------------------------
 
@@ -295,7 +318,12 @@ public:
     /// `std::span<const T>` (read_only), `write_only_view<T>` (write_only). Under fenced/lazy it
     /// waits for the last device use first; under lazy, a writable view marks the buffer host-dirty
     /// (flushed/staged on the next device use); under fenced/none, writes through the view reach
-    /// the device after `flush()` (a no-op for coherent zero-copy memory).
+    /// the device only after `flush()` (a no-op for coherent zero-copy memory, a staging copy or an
+    /// atom-rounded flush otherwise). To write, prefer `write_scope()`, which does that flush when
+    /// it ends. A writable view under fenced/none on memory that is not coherent zero-copy marks the
+    /// buffer (`has_unflushed_view_writes()`): binding it to device work that reads it before a
+    /// flush is caught in debug builds (see the class comment). To read a read_write buffer
+    /// without that mark, use `const_view()`.
     /// @throws std::system_error timeout when the device use does not complete in time;
     /// invalid_argument on an empty buffer
     [[nodiscard]] auto view() {
@@ -307,12 +335,44 @@ public:
             check_range("view", 0, count_);
             if constexpr (host_writable) {
                 before_host_write(0, count_, false);
+                note_view_write();
             } else {
                 before_host_read(0, count_);
             }
-            return make_view();
+            return make_view(0, count_);
         } else {
             return std::span<T>{};  // unreachable after the static_assert; keeps the error single
+        }
+    }
+
+    /// @brief Opens the whole buffer for host writes through a scoped view, the documented way
+    /// to write through a view: `auto w = buf.write_scope(); w[i] = x; ...` and, when `w` ends
+    /// (or at `w.commit()`), its writes are flushed / staged to the device (fenced, none) or the
+    /// buffer is marked host-dirty (lazy). Waits like `view()`. See `host_write_scope`.
+    /// @throws std::system_error timeout when the last device use does not complete in time;
+    /// invalid_argument on an empty buffer
+    [[nodiscard]] host_write_scope<basic_buffer_of> write_scope() { return write_scope(0, count_); }
+
+    /// @brief Opens elements `[offset, offset + count)` for host writes through a scoped view
+    /// (element 0 of the scope is element `offset`); its end flushes / stages only that range.
+    /// Under lazy, device-newer data is brought back first (the scope may write part of it).
+    /// @throws std::system_error out_of_range naming the request and the buffer size; timeout;
+    /// invalid_argument on an empty buffer
+    [[nodiscard]] host_write_scope<basic_buffer_of> write_scope(std::size_t offset, std::size_t count) {
+        static_assert(host_viewable,
+                      "unibuf: placement::device memory is not host-visible, so it has no host view or "
+                      "write scope; use write()/fill() (staged), or placement::device_mapped / "
+                      "placement::automatic for zero-copy (rule R7)");
+        static_assert(host_writable,
+                      "unibuf: write_scope() on a buffer whose access policy is access::read_only; use "
+                      "access::write_only or access::read_write (rule R8)");
+        if constexpr (host_viewable && host_writable) {
+            check_range("write_scope", offset, count);
+            before_host_write(offset, count, false);
+            note_view_write();  // until the scope ends: device use that reads it meanwhile loses writes
+            return host_write_scope<basic_buffer_of>(*this, offset, make_view(offset, count));
+        } else {
+            return {};  // unreachable after the static_asserts; keeps the error single
         }
     }
 
@@ -380,7 +440,7 @@ public:
     void read(std::span<T> dst, std::size_t offset = 0) {
         static_assert(host_readable,
                       "unibuf: read() on a buffer whose access policy is access::write_only (its memory "
-                      "may be write-combined, ~0.03 GB/s to read); use access::read_write or "
+                      "may be write-combined, uncached, tens of MB/s to read); use access::read_write or "
                       "access::read_only (rule R8)");
         if constexpr (host_readable) {
             check_range("read", offset, dst.size());
@@ -423,6 +483,7 @@ public:
 
     /// @brief Device-side copy of all of `src` into this buffer (sizes must match), ordered after
     /// both buffers' previous device use. Returns the copy's fence; it is also each buffer's last use.
+    /// A `src` with unflushed view writes fails the debug-build check of `before_device_use`.
     /// @throws std::system_error out_of_range when the sizes differ; invalid_argument when either
     /// buffer is empty
     template <class A2, class C2, class P2, class S2>
@@ -434,8 +495,8 @@ public:
             throw_error(errc::out_of_range, "unibuf: copy_from a buffer of " + std::to_string(src.size()) +
                                                 " elements into a buffer of " + std::to_string(count_) +
                                                 " elements; sizes must match");
-        (void)src.before_device_use(usage::read);
-        (void)before_device_use(usage::write);
+        src.before_device_use(usage::read);
+        before_device_use(usage::write);
         fence_type f = backend_->copy(src.allocation(), src.byte_offset(), *alloc_, offset_, size_bytes());
         src.after_device_use(f, usage::read);
         after_device_use(f, usage::write);
@@ -446,12 +507,16 @@ public:
 
     /// @brief Makes host writes to elements `[offset, offset+count)` visible to the device (flush
     /// rounded to the non-coherent atom, or a staging copy). Needed under sync::none with
-    /// explicit_flush; harmless otherwise. Returns the fence after which the device sees them.
+    /// explicit_flush and after writes through `view()` (a `write_scope()` does it when it ends);
+    /// harmless otherwise. Clears the mark of unflushed view writes (`has_unflushed_view_writes()`).
+    /// Returns the fence after which the device sees them; dropping it is fine (the buffer keeps it
+    /// as its last use).
     /// @throws std::system_error out_of_range; invalid_argument on an empty buffer
     fence_type flush(std::size_t offset, std::size_t count) {
         check_range("flush", offset, count);
         fence_type f = backend_->flush(*alloc_, offset_ + offset * sizeof(T), count * sizeof(T));
         note_use(f);
+        unflushed_view_writes_ = false;
         return f;
     }
     /// @brief Flushes the whole buffer. @throws std::system_error invalid_argument on an empty buffer
@@ -523,9 +588,13 @@ public:
 
     /// @brief Prepares for device work that uses the buffer as `u`: under lazy, host-newer data
     /// is flushed / staged first. Returns the fence the device work must follow (complete if none).
+    /// Under fenced/none, device work that reads a buffer with unflushed view writes
+    /// (`has_unflushed_view_writes()`) fails `UNIBUF_ASSERT` in debug builds (a lost write; see the
+    /// class comment); device work that only writes clears the mark.
     /// @throws std::system_error invalid_argument on an empty buffer (there is nothing to bind)
     fence_type before_device_use(usage u) {
         require_allocation("device use");
+        check_view_writes_flushed(u);
         if constexpr (sync == sync_kind::lazy) {
             const transition t = on_device_use(state_, reads(u), writes(u));
             fence_type f{};
@@ -565,7 +634,7 @@ public:
         if (empty()) return;
         note_use(f);
         if constexpr (sync == sync_kind::lazy) state_ = device_current ? buffer_state::synchronized : buffer_state::host_dirty;
-        (void)device_current;
+        if (device_current) unflushed_view_writes_ = false;  // the fill replaced every element
     }
 
 protected:
@@ -594,6 +663,7 @@ private:
         release_ = std::exchange(o.release_, slice_release{});
         last_use_ = std::exchange(o.last_use_, fence_type{});
         state_ = std::exchange(o.state_, buffer_state::uninitialized);
+        unflushed_view_writes_ = std::exchange(o.unflushed_view_writes_, false);
         wait_timeout_ = o.wait_timeout_;
     }
 
@@ -602,13 +672,45 @@ private:
         return reinterpret_cast<T*>(alloc_->host_data() + offset_);
     }
 
-    [[nodiscard]] auto make_view() {
+    [[nodiscard]] auto make_view(std::size_t offset, std::size_t n) {
         if constexpr (host_readable && host_writable) {
-            return std::span<T>(host_ptr(), count_);
+            return std::span<T>(host_ptr() + offset, n);
         } else if constexpr (host_readable) {
-            return std::span<const T>(host_ptr(), count_);
+            return std::span<const T>(host_ptr() + offset, n);
         } else {
-            return write_only_view<T>(host_ptr(), count_);
+            return write_only_view<T>(host_ptr() + offset, n);
+        }
+    }
+
+    /// True when host writes need a flush or a staging copy to reach the device.
+    [[nodiscard]] bool writes_need_flush() const noexcept {
+        const allocation_report& r = alloc_->report();
+        return !(r.zero_copy && r.host_coherent);
+    }
+
+    // The lost-write mark (see the class comment): set by writable views, cleared by what makes
+    // the writes visible to the device; never set under lazy (the view marks the state instead).
+    void note_view_write() noexcept {
+        if constexpr (sync != sync_kind::lazy) {
+            if (writes_need_flush()) unflushed_view_writes_ = true;
+        }
+    }
+
+    // Device work that reads the buffer must not start while view writes are unflushed; device
+    // work that only writes supersedes them.
+    void check_view_writes_flushed(usage u) noexcept {
+        if constexpr (sync != sync_kind::lazy) {
+            if (!reads(u)) {
+                unflushed_view_writes_ = false;
+                return;
+            }
+            UNIBUF_ASSERT(!unflushed_view_writes_,
+                          "a buffer was bound to device work that reads it while host writes made through "
+                          "its view() were not flushed: its memory is staged or non-coherent, so the device "
+                          "would read old data. Write through write_scope() (flushes when it ends) or call "
+                          "flush() before the device use");
+        } else {
+            (void)u;
         }
     }
 
@@ -660,6 +762,7 @@ private:
     fence_type do_to_device(std::size_t offset, std::size_t n) {
         fence_type f = backend_->flush(*alloc_, offset_ + offset * sizeof(T), n * sizeof(T));
         note_use(f);
+        if (offset == 0 && n == count_) unflushed_view_writes_ = false;  // every element went
         return f;
     }
     void do_to_host(std::size_t offset, std::size_t n) {
@@ -668,7 +771,7 @@ private:
     }
 
     void apply(const transition& t, std::size_t offset, std::size_t n) {
-        if (t.action == sync_action::to_device) (void)do_to_device(offset, n);
+        if (t.action == sync_action::to_device) do_to_device(offset, n);
         if (t.action == sync_action::to_host) do_to_host(offset, n);
         state_ = t.next;
     }
@@ -689,7 +792,7 @@ private:
     }
 
     void after_host_write(std::size_t offset, std::size_t n) {
-        if constexpr (sync == sync_kind::fenced) (void)do_to_device(offset, n);
+        if constexpr (sync == sync_kind::fenced) do_to_device(offset, n);
         (void)offset, (void)n;
     }
 
@@ -713,6 +816,7 @@ private:
     slice_release release_{};
     fence_type last_use_{};
     buffer_state state_ = buffer_state::uninitialized;
+    bool unflushed_view_writes_ = false;  // see has_unflushed_view_writes()
     std::chrono::nanoseconds wait_timeout_ = default_wait_timeout;
 };
 

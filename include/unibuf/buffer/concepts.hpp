@@ -10,7 +10,7 @@
 /// | R1 element type is a trivially copyable object type, not const/volatile | bytes are copied, mapped and flushed as raw memory |
 /// | R2 at most one policy per category; duplicates and conflicts rejected | positional ambiguity is the classic policy-design bug |
 /// | R3 every policy argument is a complete policy: a known `policy_category`, a `name`, its category's traits | a typo must not silently become a default |
-/// | R4 `write_combined` only with an access mode the host does not read | uncached reads run at ~0.03 GB/s (H100 BAR) |
+/// | R4 `write_combined` only with an access mode the host does not read | uncached host reads are slow (tens of MB/s through a PCIe BAR) |
 /// | R5 `placement::device` needs `sync::fenced` or `sync::lazy` | host access is a staging copy that must be ordered after device work |
 /// | R6 `placement::device` takes only `coherence::coherent` | there is no host mapping whose coherence could be chosen |
 /// | R7 no host view/pointer of a `placement::device` buffer | the memory is not host-visible; use write/read/to_vector |

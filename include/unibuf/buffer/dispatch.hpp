@@ -57,7 +57,9 @@ template <class Buf>
 /// @brief Runs `kernel` over `groups` work groups with `bindings` bound in order (binding 0, 1, ...).
 ///
 /// Before: each buffer's `before_device_use` (lazy: host-newer data flushed/staged; the dispatch is
-/// ordered after those copies). After: each buffer records the dispatch's fence as its last use.
+/// ordered after those copies; fenced/none: a buffer bound for reading whose view writes were
+/// never flushed fails `UNIBUF_ASSERT` in debug builds, a lost write). After: each buffer records
+/// the dispatch's fence as its last use.
 /// Requires `B::dispatch(kernel, groups, span<const bound_range<B>>, push bytes, span<const fence>)`.
 /// @returns the fence of the dispatch
 /// @throws std::system_error invalid_argument when a bound buffer is empty (moved from or reset),

@@ -6,6 +6,10 @@
 /// can be assigned but not read (reading write-combined memory crosses the bus uncached). Every
 /// read of an element — a conversion, arithmetic, a comparison, a compound assignment, an
 /// increment, assigning one element to another — is rejected at compile time with rule R8.
+///
+/// Writes through a view reach the device as `basic_buffer_of::view()` describes; a buffer's
+/// `write_scope()` (write_scope.hpp) hands out the same view and makes its writes visible to the
+/// device when the scope ends.
 #pragma once
 
 #include "../core/detail/meta.hpp"
@@ -61,7 +65,7 @@ template <class... Operands>
     static_assert(always_false<Operands...>,
                   "unibuf: arithmetic, a comparison, a compound assignment (w[i] += x) or an increment "
                   "on an element of a write-only view reads the element, but the buffer's access policy "
-                  "is access::write_only (its memory may be write-combined, ~0.03 GB/s to read); compute "
+                  "is access::write_only (its memory may be write-combined, uncached, tens of MB/s to read); compute "
                   "the value on the host, then store it with w[i] = value (rule R8)");
     std::abort();
 }
@@ -85,7 +89,7 @@ public:
         static_assert(detail::always_false<T>,
                       "unibuf: assigning one element of a write-only view to another (w[1] = w[0]) reads "
                       "the source element, but the buffer's access policy is access::write_only (its "
-                      "memory may be write-combined, ~0.03 GB/s to read); store the value from host data "
+                      "memory may be write-combined, uncached, tens of MB/s to read); store the value from host data "
                       "instead: w[1] = value (rule R8)");
         return *this;
     }
@@ -95,7 +99,7 @@ public:
     operator U() const {  // NOLINT(google-explicit-constructor): exists only to diagnose reads
         static_assert(detail::always_false<U>,
                       "unibuf: reading an element of a write-only view: the buffer's access policy is "
-                      "access::write_only (its memory may be write-combined, ~0.03 GB/s to read); "
+                      "access::write_only (its memory may be write-combined, uncached, tens of MB/s to read); "
                       "use access::read_write to read it back (rule R8)");
         return U{};
     }

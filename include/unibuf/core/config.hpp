@@ -5,8 +5,12 @@
 #include <cstdio>
 #include <cstdlib>
 
-/// @brief Assertion used for programming errors inside unibuf (not for recoverable conditions).
-/// Define UNIBUF_ASSERT before including any unibuf header to route it elsewhere.
+/// @brief Assertion used for programming errors (not for recoverable conditions): inside unibuf,
+/// and for misuse that would otherwise fail silently, such as binding a buffer whose view writes
+/// were never flushed to device work (a lost write; see `basic_buffer_of::before_device_use`).
+/// Debug builds (no NDEBUG) print the condition, the place and the message, then abort; with
+/// NDEBUG it checks nothing. Define UNIBUF_ASSERT(cond, msg) before including any unibuf header to
+/// route it elsewhere (e.g. to a logger or a throw), the same way in every translation unit.
 #ifndef UNIBUF_ASSERT
 #  ifdef NDEBUG
 #    define UNIBUF_ASSERT(cond, msg) ((void)0)

@@ -3,7 +3,8 @@
 ///
 /// Recoverable conditions are reported as `std::system_error` carrying an `unibuf::errc` and a
 /// message that says what was asked and what was available. Hot paths have `try_` variants that
-/// return `std::error_code` (or an `expected`-like result) instead of throwing.
+/// return `std::error_code` instead of throwing (`try_create`, `try_write`, `try_read`, `try_acquire`,
+/// `try_push`, ...).
 #pragma once
 
 #include "config.hpp"

@@ -27,8 +27,8 @@ struct explicit_flush {
 };
 
 /// @brief Uncached, write-combined memory for streaming writes: the fastest way to push data over
-/// the bus (10.9 GB/s single-thread into BAR memory on an H100), but host reads are catastrophically
-/// slow (0.03 GB/s on the same machine). Only host-write-only access may use it.
+/// the bus, but host reads are catastrophically slow (tens of MB/s through a PCIe BAR, a few hundred
+/// times slower than the writes; measured: see bench/RESULTS.md). Only host-write-only access may use it.
 struct write_combined {
     using policy_category = coherence_tag;
     static constexpr bool requires_flush = false;

@@ -1,4 +1,4 @@
-/// @file produce.hpp
+/// @file producer.hpp
 /// @brief `producer`: CPU writer threads fill a buffer until the device can use it, by the
 /// fastest path the backend knows for the size, the thread count and the memory.
 ///
@@ -30,28 +30,24 @@
 /// function as `fn(write_only_view<T>, std::size_t)` (R19).
 #pragma once
 
-#include "../core/vocabulary.hpp"
+#include "writer_team.hpp"
+#include "detail/fill_job.hpp"
+#include "../backend/concepts.hpp"
 #include "../buffer/basic_buffer.hpp"
 #include "../buffer/concepts.hpp"
-#include "../core/detail/cpu_relax.hpp"
+#include "../buffer/view.hpp"
+#include "../core/config.hpp"
 #include "../core/detail/meta.hpp"
 #include "../core/error.hpp"
-#include "../buffer/view.hpp"
+#include "../core/vocabulary.hpp"
 
-#include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <concepts>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <exception>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -70,88 +66,6 @@ concept producer_fillable = Buffer<Buf> && requires(Buf& b, const typename Buf::
     { b.size_bytes() } -> std::convertible_to<std::uint64_t>;
 };
 } // namespace detail
-
-/// @brief A fixed team of threads that run one job at a time (no thread start per job).
-///
-/// Between jobs a thread spins for `spin` (default 50 µs) on the job counter before it sleeps in
-/// an atomic wait, so back-to-back fills start without a wake-up per thread (on the H100 VM,
-/// waking 16 sleeping threads one after another cost about as much as writing 4 MiB); idle teams
-/// sleep. Jobs are published and finished through atomics (no mutex to re-acquire per thread).
-///
-/// Neither copyable nor movable (its threads refer to it), so a team is never empty: it has its
-/// threads from construction to destruction.
-class writer_team {
-public:
-    /// @brief Starts `threads` threads that spin for `spin` between jobs (any duration; a huge one
-    /// spins until the next job, it never overflows the clock).
-    /// @throws std::system_error invalid_argument for 0 threads
-    explicit writer_team(unsigned threads, std::chrono::nanoseconds spin = std::chrono::microseconds(50)) : spin_(spin) {
-        if (threads == 0) throw_error(errc::invalid_argument, "unibuf: writer_team of 0 threads; ask for at least 1");
-        threads_.reserve(threads);
-        for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this, i] { loop(i); });
-    }
-    writer_team(const writer_team&) = delete;
-    writer_team& operator=(const writer_team&) = delete;
-    ~writer_team() {
-        stop_.store(true, std::memory_order_relaxed);
-        generation_.fetch_add(1, std::memory_order_release);
-        generation_.notify_all();
-        for (auto& t : threads_) t.join();
-    }
-
-    /// @brief Number of threads.
-    [[nodiscard]] unsigned size() const noexcept { return static_cast<unsigned>(threads_.size()); }
-
-    /// @brief Runs `job(i)` on every thread i (it must not throw) while `caller()` runs on this
-    /// thread, and returns when all of them finished. An exception of `caller` is rethrown after
-    /// the jobs finished (the caller must make them stop). Not reentrant: one job at a time.
-    template <class Job, class Caller>
-    void run(Job&& job, Caller&& caller) {
-        const std::function<void(unsigned)> f = std::forward<Job>(job);
-        job_ = &f;
-        pending_.store(size(), std::memory_order_relaxed);
-        generation_.fetch_add(1, std::memory_order_release);  // publishes job_
-        generation_.notify_all();
-        std::exception_ptr err;
-        try {
-            caller();
-        } catch (...) {
-            err = std::current_exception();
-        }
-        for (std::uint32_t p = pending_.load(std::memory_order_acquire); p != 0; p = pending_.load(std::memory_order_acquire))
-            pending_.wait(p, std::memory_order_acquire);
-        job_ = nullptr;
-        if (err) std::rethrow_exception(err);
-    }
-
-private:
-    void loop(unsigned i) {
-        std::uint64_t seen = 0;
-        for (;;) {
-            std::uint64_t g = generation_.load(std::memory_order_acquire);
-            const auto spin_end = detail::deadline_after(spin_);
-            while (g == seen && std::chrono::steady_clock::now() < spin_end) {
-                for (int k = 0; k < 32; ++k) detail::cpu_relax();
-                g = generation_.load(std::memory_order_acquire);
-            }
-            while (g == seen) {
-                generation_.wait(seen, std::memory_order_acquire);
-                g = generation_.load(std::memory_order_acquire);
-            }
-            seen = g;
-            if (stop_.load(std::memory_order_relaxed)) return;
-            (*job_)(i);
-            if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_all();
-        }
-    }
-
-    std::chrono::nanoseconds spin_;
-    std::atomic<std::uint64_t> generation_{0};
-    std::atomic<std::uint32_t> pending_{0};
-    std::atomic<bool> stop_{false};
-    const std::function<void(unsigned)>* job_ = nullptr;  // written before generation_ is bumped
-    std::vector<std::thread> threads_;
-};
 
 /// @brief Grain and chunk sizes of a fill, and an optional override of the backend's path choice.
 struct produce_options {
@@ -271,7 +185,8 @@ public:
     /// the device sees the data. Waits (bounded) for the buffer's previous device use first.
     /// On an exception from `fn` the fill stops: no more grains are handed out, queued copies are
     /// waited for (bounded), and the first exception is rethrown; the buffer then holds a partial
-    /// fill (host-dirty under lazy).
+    /// fill (host-dirty under lazy). Without exceptions (`UNIBUF_EXCEPTIONS` 0) `fn` cannot throw,
+    /// and a failed wait stops the fill the same way, then aborts with its message (core/config.hpp).
     /// Nothing is changed when the fill is rejected before it starts (an empty producer or
     /// buffer, another backend object, a staging ring too large): the buffer, the ring and the
     /// producer are as before.
@@ -308,217 +223,78 @@ public:
     }
 
 private:
+    // One fill, step by step: plan the path, cut the buffer into grains and chunks, prepare where
+    // the writers store, run the writers and the coordinator, then finish (or fail) the fill.
     template <class Buf, class Fn>
     produce_result<fence_type> fill_impl(Buf& buf, Fn& fn) {
         using T = typename Buf::value_type;
         check_usable("fill", buf);
+        produce_result<fence_type> res = start_result(buf);
+        const detail::fill_layout layout =
+            detail::fill_layout::of(buf.size(), sizeof(T), opt_.grain_bytes, opt_.chunk_bytes);
+        res.grains = layout.grains;
+        const detail::fill_target<allocation_type> target = prepare_target(buf, res.path, layout, sizeof(T));
+        detail::fill_job<B, T, Fn> job(*backend_, fn, layout, target, opt_.wait_timeout);
+        job.run(*team_);
+        if (job.failed()) {
+            finish_failed(buf, job.copies());
+            job.raise();
+        }
+        return finish(buf, std::move(res), job, target);
+    }
+
+    // The result so far: threads, bytes, and the path and why (`choose`).
+    template <class Buf>
+    produce_result<fence_type> start_result(const Buf& buf) const {
         produce_result<fence_type> res;
         res.threads = team_->size();
         res.bytes = buf.size_bytes();
-        allocation_type& a = buf.allocation();
-        const std::uint64_t base = buf.byte_offset();
-        const std::size_t n = buf.size();
-        produce_plan p = choose(a, res.bytes);
+        produce_plan p = choose(buf.allocation(), res.bytes);
         res.path = p.path;
         res.reason = std::move(p.reason);
+        return res;
+    }
 
-        // grain * sizeof(T) <= max(grain_bytes, sizeof(T)) and chunk * sizeof(T) <= max(chunk_bytes,
-        // grain * sizeof(T)): no product below wraps; the counts round up without forming n + grain.
-        const std::size_t grain = std::max<std::size_t>(1, opt_.grain_bytes / sizeof(T));
-        const std::size_t chunk = grain * std::max<std::size_t>(1, opt_.chunk_bytes / (grain * sizeof(T)));
-        const std::size_t grains = n / grain + (n % grain != 0 ? 1 : 0);
-        const std::size_t chunks = n / chunk + (n % chunk != 0 ? 1 : 0);
-        const std::size_t grains_per_chunk = chunk / grain;
-        res.grains = grains;
-
-        // Zero-copy memory on the staged path goes through the producer's ring; placement::device
-        // memory through its own staging buffer.
-        const bool use_ring = p.path == produce_path::staged_pipelined && a.report().zero_copy;
-        if (use_ring) ensure_ring(chunk, sizeof(T));
-        const std::size_t ring_slots = use_ring ? opt_.ring_chunks : chunks;
-        std::byte* const host = buf.begin_fill();  // waits for the previous device use
-        std::byte* const ring_host = use_ring ? ring_->host_data() : nullptr;
-
-        // Shared between the writers and this thread.
-        struct shared_state {
-            std::atomic<std::size_t> next{0};
-            std::atomic<bool> stop{false};
-            std::unique_ptr<std::atomic<std::size_t>[]> done;  // grains written per chunk
-            std::mutex m;
-            std::condition_variable coord_cv, slot_cv;
-            std::size_t released = 0;      // chunks whose ring slot is free again (guarded by m)
-            std::size_t waiting = 0;       // writers waiting for a slot (guarded by m)
-            std::size_t slot_waits = 0;    // guarded by m
-            std::exception_ptr error;      // first writer error (guarded by m)
-        } st;
-        st.done = std::make_unique<std::atomic<std::size_t>[]>(std::max<std::size_t>(chunks, 1));
-        for (std::size_t c = 0; c < chunks; ++c) st.done[c].store(0, std::memory_order_relaxed);
-        auto grains_in = [&](std::size_t c) {
-            return std::min(grains_per_chunk, grains - c * grains_per_chunk);
-        };
-        const auto timeout = opt_.wait_timeout;
-        const bool pipelined = p.path == produce_path::staged_pipelined;
-
-        // Waits (bounded) until the ring slot of chunk c no longer holds chunk c - ring_slots,
-        // whose copy the coordinator waits for once a writer waits here.
-        auto wait_for_slot = [&](std::size_t c) {
-            if (c < ring_slots) return;
-            std::unique_lock lk(st.m);
-            if (st.released > c - ring_slots) return;
-            ++st.waiting;
-            ++st.slot_waits;
-            st.coord_cv.notify_one();
-            const bool ok = st.slot_cv.wait_until(lk, detail::deadline_after(timeout), [&] {
-                return st.released > c - ring_slots || st.stop.load(std::memory_order_relaxed);
-            });
-            --st.waiting;
-            if (!ok)
-                throw_error(errc::timeout, "unibuf: producer: staging chunk " + std::to_string(c % ring_slots) +
-                                               " was not free within " + detail::ms_text(timeout) +
-                                               " ms (its copy of chunk " + std::to_string(c - ring_slots) +
-                                               " is still pending)");
-        };
-
-        auto writer = [&](unsigned) {
-            for (;;) {
-                if (st.stop.load(std::memory_order_acquire)) return;
-                const std::size_t g = st.next.fetch_add(1, std::memory_order_relaxed);
-                if (g >= grains) return;
-                const std::size_t first = g * grain;
-                const std::size_t count = std::min(grain, n - first);
-                const std::size_t c = first / chunk;
-                try {
-                    std::byte* dst = host + first * sizeof(T);
-                    if (use_ring) {
-                        wait_for_slot(c);
-                        if (st.stop.load(std::memory_order_relaxed)) return;
-                        dst = ring_host + (c % ring_slots) * chunk * sizeof(T) + (first - c * chunk) * sizeof(T);
-                    }
-                    fn(write_only_view<T>(reinterpret_cast<T*>(dst), count), first);
-                } catch (...) {  // the writer's own error, or a slot wait that ran out
-                    std::lock_guard lk(st.m);
-                    if (!st.error) st.error = std::current_exception();
-                    st.stop.store(true, std::memory_order_release);
-                    st.coord_cv.notify_one();
-                    st.slot_cv.notify_all();
-                    return;
-                }
-                if (pipelined && st.done[c].fetch_add(1, std::memory_order_acq_rel) + 1 == grains_in(c)) {
-                    std::lock_guard lk(st.m);  // notify under the lock: the coordinator may be about to sleep
-                    st.coord_cv.notify_one();
-                }
-            }
-        };
-
-        std::vector<fence_type> copies;  // one per chunk, in queue order (chunks of one submission share it)
-        copies.reserve(chunks);
-        std::size_t submissions = 0;
-        // Queues the copies of chunks [from, to): one submission where the backend records several
-        // commands into one (Vulkan batch: one barrier and one signal for all), else one each.
-        auto submit_chunks = [&](std::size_t from, std::size_t to) {
-            auto range = [&](std::size_t c) {
-                return std::pair{static_cast<std::uint64_t>(c) * chunk * sizeof(T),
-                                 static_cast<std::uint64_t>(std::min(chunk, n - c * chunk)) * sizeof(T)};
-            };
-            auto slot_off = [&](std::size_t c) { return static_cast<std::uint64_t>(c % ring_slots) * chunk * sizeof(T); };
-            if (use_ring)
-                for (std::size_t c = from; c < to; ++c)
-                    (void)backend_->flush(*ring_, slot_off(c), range(c).second);  // non-coherent staging memory
-            fence_type f{};
-            if constexpr (requires(B& b, allocation_type& x) {
-                              b.begin().copy(x, 0, x, 0, 0);
-                              b.begin().upload(x, 0, 0);
-                              { b.begin().submit() } -> std::same_as<fence_type>;
-                          }) {
-                auto batch = backend_->begin();
-                for (std::size_t c = from; c < to; ++c) {
-                    const auto [off, len] = range(c);
-                    if (use_ring) {
-                        batch.copy(*ring_, slot_off(c), a, base + off, len);
-                    } else {
-                        batch.upload(a, base + off, len);  // the allocation's own staging -> device
-                    }
-                }
-                f = batch.submit();
-                ++submissions;
-            } else {
-                for (std::size_t c = from; c < to; ++c) {
-                    const auto [off, len] = range(c);
-                    f = use_ring ? backend_->copy(*ring_, slot_off(c), a, base + off, len) : backend_->flush(a, base + off, len);
-                    ++submissions;
-                }
-            }
-            copies.resize(to, f);
-        };
-        auto coordinator = [&] {
-            if (!pipelined) return;
-            std::size_t submitted = 0;
-            for (;;) {
-                std::unique_lock lk(st.m);
-                st.coord_cv.wait(lk, [&] {
-                    return st.stop.load(std::memory_order_relaxed) || submitted == chunks ||
-                           st.done[submitted].load(std::memory_order_acquire) == grains_in(submitted) ||
-                           (st.waiting > 0 && st.released < submitted);
-                });
-                if (st.stop.load(std::memory_order_relaxed) || submitted == chunks) return;
-                if (st.done[submitted].load(std::memory_order_acquire) == grains_in(submitted)) {
-                    lk.unlock();
-                    // Every chunk complete by now goes into this submission.
-                    std::size_t to = submitted + 1;
-                    while (to < chunks && st.done[to].load(std::memory_order_acquire) == grains_in(to)) ++to;
-                    submit_chunks(submitted, to);
-                    submitted = to;
-                    continue;
-                }
-                // A writer waits for the slot of the oldest chunk still in flight: wait for its copy.
-                std::size_t c = st.released;
-                lk.unlock();
-                if (!backend_->wait(copies[c], timeout))
-                    throw_error(errc::timeout, "unibuf: producer: the staging copy of chunk " + std::to_string(c) +
-                                                   " did not complete within " +
-                                                   detail::ms_text(timeout) + " ms");
-                ++c;
-                while (c < submitted && backend_->is_complete(copies[c])) ++c;  // its batch, and any done since
-                lk.lock();
-                st.released = c;
-                st.slot_cv.notify_all();
-            }
-        };
-
-        auto stop_writers = [&] {
-            std::lock_guard lk(st.m);
-            st.stop.store(true, std::memory_order_release);
-            st.slot_cv.notify_all();
-        };
-        try {
-            team_->run(writer, [&] {
-                try {
-                    coordinator();
-                } catch (...) {
-                    stop_writers();
-                    throw;
-                }
-            });
-        } catch (...) {
-            finish_failed(buf, copies);
-            throw;
+    // Where the writers store: zero-copy memory on the staged path goes through the producer's
+    // ring (made or reused first, so that a ring that cannot be had changes nothing),
+    // placement::device memory through its own staging buffer, the direct path into the mapping.
+    // Waits (bounded) for the buffer's previous device use.
+    template <class Buf>
+    detail::fill_target<allocation_type> prepare_target(Buf& buf, produce_path path, const detail::fill_layout& layout,
+                                                        std::size_t elem) {
+        detail::fill_target<allocation_type> t;
+        t.dest = &buf.allocation();
+        t.base = buf.byte_offset();
+        t.pipelined = path == produce_path::staged_pipelined;
+        const bool use_ring = t.pipelined && t.dest->report().zero_copy;
+        if (use_ring) ensure_ring(layout.chunk, elem);
+        t.ring_slots = use_ring ? opt_.ring_chunks : layout.chunks;
+        t.host = buf.begin_fill();  // waits for the previous device use
+        if (use_ring) {
+            t.ring = &*ring_;
+            t.ring_host = ring_->host_data();
         }
-        if (st.error) {
-            finish_failed(buf, copies);
-            std::rethrow_exception(st.error);
-        }
+        return t;
+    }
+
+    // The fence after which the device sees the data (the last chunk's copy when pipelined, else
+    // the flush of the whole range: nothing on coherent zero-copy memory) becomes the buffer's
+    // last use, and the ring's; the result takes the job's counts.
+    template <class Buf, class Job>
+    produce_result<fence_type> finish(Buf& buf, produce_result<fence_type> res, const Job& job,
+                                      const detail::fill_target<allocation_type>& target) {
         fence_type last{};
-        if (pipelined) {
-            if (!copies.empty()) last = copies.back();
+        if (target.pipelined) {
+            if (!job.copies().empty()) last = job.copies().back();
         } else {
-            last = backend_->flush(a, base, res.bytes);  // non-coherent: flush; coherent zero-copy: nothing
+            last = backend_->flush(*target.dest, target.base, res.bytes);
         }
-        if (use_ring) ring_last_ = last;
+        if (target.ring != nullptr) ring_last_ = last;
         buf.end_fill(last, true);
         res.fence = last;
-        res.copies = copies.size();
-        res.submissions = submissions;
-        res.slot_waits = st.slot_waits;
+        res.copies = job.copies().size();
+        res.submissions = job.submissions();
+        res.slot_waits = job.slot_waits();
         return res;
     }
 

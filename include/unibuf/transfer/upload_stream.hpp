@@ -1,4 +1,4 @@
-/// @file stream.hpp
+/// @file upload_stream.hpp
 /// @brief `upload_stream<B>`: many small host→device uploads through one persistent, write-only,
 /// write-combined buffer used as a ring, with one fence per ring *segment* instead of one per upload.
 ///
@@ -202,7 +202,7 @@ public:
     }
 
 private:
-    template <Backend, class, class>
+    template <FenceSource, class, class>
     friend class upload_stream;
     stream_block(Stream* s, std::uint64_t offset, std::size_t count, std::size_t segment, std::uint64_t opening) noexcept
         : stream_(s), offset_(offset), count_(count), segment_(segment), opening_(opening) {}

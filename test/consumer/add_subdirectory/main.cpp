@@ -13,10 +13,10 @@ int main() {
     unibuf::upload_buffer<std::uint32_t, unibuf::host_backend> up(dev, n);
     auto v = up.view();  // write_only_view: stores only
     for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::uint32_t>(i * 2654435761u);
-    (void)up.flush();
+    up.flush();
 
     unibuf::readback_buffer<std::uint32_t, unibuf::host_backend> down(dev, n);
-    (void)down.copy_from(up);
+    down.copy_from(up);
     const std::vector<std::uint32_t> got = down.to_vector();  // waits for the copy
     for (std::size_t i = 0; i < n; ++i) {
         const auto want = static_cast<std::uint32_t>(i * 2654435761u);

@@ -40,7 +40,7 @@ int main() {
         auto src = in.as<std::int64_t>(0);
         in.as<std::int64_t>(1)[0] = std::accumulate(src.begin(), src.end(), std::int64_t{0});
     };
-    (void)unibuf::dispatch(dev, reduce, {1}, {}, unibuf::bind(data, unibuf::usage::read),
+    unibuf::dispatch(dev, reduce, {1}, {}, unibuf::bind(data, unibuf::usage::read),
                            unibuf::bind(sum, unibuf::usage::write));
     const std::int64_t got = sum.to_vector().at(0);
     const std::int64_t want = std::int64_t{n} * (std::int64_t{n} + 1) / 2;

@@ -30,7 +30,7 @@ int main() {
         for (std::size_t i = 0; i < yv.size(); ++i) yv[i] = a * xv[i] + yv[i];
     };
     const params p{3.0f};
-    (void)unibuf::dispatch(dev, saxpy, {1}, unibuf::push_constants(p), unibuf::bind(x, unibuf::usage::read),
+    unibuf::dispatch(dev, saxpy, {1}, unibuf::push_constants(p), unibuf::bind(x, unibuf::usage::read),
                            unibuf::bind(y, unibuf::usage::read_write));
     const std::vector<float> out = y.to_vector();
     for (std::size_t i = 0; i < n; ++i) {

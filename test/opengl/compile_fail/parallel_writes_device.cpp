@@ -15,5 +15,5 @@ void use(buf& b) {
     auto c = batch.acquire(0, 4);
     c.view()[0] = 1.0f;
     c.publish();
-    (void)batch.finish();
+    batch.finish();
 }

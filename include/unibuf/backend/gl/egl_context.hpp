@@ -271,42 +271,67 @@ private:
         }
     }
 
-    void try_display(const options& opt, platform p, EGLDisplay d, const std::string& label) {
-        if (d == EGL_NO_DISPLAY) {
-            note(p, label + "no display (" + detail::egl_error_name(eglGetError()) + ")");
-            return;
-        }
+    /// One display on its way to a context: what each step of try_display found.
+    struct attempt {
+        attempt(platform pl, EGLDisplay d, const std::string& l) noexcept : p(pl), display(d), label(l) {}
+        platform p;
+        EGLDisplay display;
+        const std::string& label;  ///< "device N: " or empty, for the notes
         EGLint egl_major = 0;
         EGLint egl_minor = 0;
-        if (eglInitialize(d, &egl_major, &egl_minor) == EGL_FALSE) {
-            note(p, label + "eglInitialize failed (" + detail::egl_error_name(eglGetError()) + ")");
-            return;
-        }
-        ++detail::egl_display_users()[d];
-        gladLoaderLoadEGL(d);  // display extensions and the EGL 1.5 entry points
-        if (eglBindAPI(EGL_OPENGL_API) == EGL_FALSE) {
-            note(p, label + "no desktop OpenGL API (" + detail::egl_error_name(eglGetError()) + ")");
-            release_display(d);
-            return;
-        }
-        const bool no_config = GLAD_EGL_KHR_no_config_context != 0;
-        const bool surfaceless = GLAD_EGL_KHR_surfaceless_context != 0;
         EGLConfig config = EGL_NO_CONFIG_KHR;
-        if (!no_config || !surfaceless) {
-            const EGLint want[] = {EGL_RENDERABLE_TYPE, EGL_OPENGL_BIT, EGL_SURFACE_TYPE, EGL_PBUFFER_BIT, EGL_NONE};
-            EGLint count = 0;
-            if (eglChooseConfig(d, want, &config, 1, &count) == EGL_FALSE || count < 1) {
-                note(p, label + "no OpenGL pbuffer config (" + detail::egl_error_name(eglGetError()) + ")");
-                release_display(d);
-                return;
-            }
+        EGLContext context = EGL_NO_CONTEXT;
+        EGLSurface surface = EGL_NO_SURFACE;
+        int gl_major = 0;
+        int gl_minor = 0;
+    };
+
+    // A display, then a config, a core context, current with GL loaded: each step notes its own
+    // failure and gives back what the earlier steps took.
+    void try_display(const options& opt, platform p, EGLDisplay d, const std::string& label) {
+        attempt a{p, d, label};
+        if (!open_display(a) || !choose_config(a) || !create_context(opt, a) || !make_current_and_load(a)) return;
+        adopt(a);
+    }
+
+    // Step 1: initialized (counted as ours), EGL extensions loaded, desktop OpenGL bound.
+    bool open_display(attempt& a) {
+        if (a.display == EGL_NO_DISPLAY) {
+            note(a.p, a.label + "no display (" + detail::egl_error_name(eglGetError()) + ")");
+            return false;
         }
-        const bool egl15 = egl_major > 1 || (egl_major == 1 && egl_minor >= 5);
-        EGLContext ctx = EGL_NO_CONTEXT;
-        int got_major = 0;
-        int got_minor = 0;
+        if (eglInitialize(a.display, &a.egl_major, &a.egl_minor) == EGL_FALSE) {
+            note(a.p, a.label + "eglInitialize failed (" + detail::egl_error_name(eglGetError()) + ")");
+            return false;
+        }
+        ++detail::egl_display_users()[a.display];
+        gladLoaderLoadEGL(a.display);  // display extensions and the EGL 1.5 entry points
+        if (eglBindAPI(EGL_OPENGL_API) == EGL_FALSE) {
+            note(a.p, a.label + "no desktop OpenGL API (" + detail::egl_error_name(eglGetError()) + ")");
+            release_display(a.display);
+            return false;
+        }
+        return true;
+    }
+
+    // Step 2: a pbuffer config, unless the display takes a context without config and surface.
+    bool choose_config(attempt& a) {
+        if (GLAD_EGL_KHR_no_config_context != 0 && GLAD_EGL_KHR_surfaceless_context != 0) return true;
+        const EGLint want[] = {EGL_RENDERABLE_TYPE, EGL_OPENGL_BIT, EGL_SURFACE_TYPE, EGL_PBUFFER_BIT, EGL_NONE};
+        EGLint count = 0;
+        if (eglChooseConfig(a.display, want, &a.config, 1, &count) == EGL_FALSE || count < 1) {
+            note(a.p, a.label + "no OpenGL pbuffer config (" + detail::egl_error_name(eglGetError()) + ")");
+            release_display(a.display);
+            return false;
+        }
+        return true;
+    }
+
+    // Step 3: a core context of the highest version from opt.major.minor down to opt.min_*.
+    bool create_context(const options& opt, attempt& a) {
+        const bool egl15 = a.egl_major > 1 || (a.egl_major == 1 && a.egl_minor >= 5);
         std::string tried;
-        for (int v = opt.major * 10 + opt.minor; v >= opt.min_major * 10 + opt.min_minor && ctx == EGL_NO_CONTEXT; --v) {
+        for (int v = opt.major * 10 + opt.minor; v >= opt.min_major * 10 + opt.min_minor && a.context == EGL_NO_CONTEXT; --v) {
             if (v % 10 > 6) continue;
             std::vector<EGLint> attr{EGL_CONTEXT_MAJOR_VERSION, v / 10, EGL_CONTEXT_MINOR_VERSION, v % 10,
                                      EGL_CONTEXT_OPENGL_PROFILE_MASK, EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT};
@@ -318,58 +343,70 @@ private:
                 }
             }
             attr.push_back(EGL_NONE);
-            ctx = eglCreateContext(d, config, EGL_NO_CONTEXT, attr.data());
-            if (ctx == EGL_NO_CONTEXT) {
+            a.context = eglCreateContext(a.display, a.config, EGL_NO_CONTEXT, attr.data());
+            if (a.context == EGL_NO_CONTEXT) {
                 tried += (tried.empty() ? "" : ", ") + std::to_string(v / 10) + "." + std::to_string(v % 10) + " " +
                          detail::egl_error_name(eglGetError());
             } else {
-                got_major = v / 10;
-                got_minor = v % 10;
+                a.gl_major = v / 10;
+                a.gl_minor = v % 10;
             }
         }
-        if (ctx == EGL_NO_CONTEXT) {
-            note(p, label + "no core context (" + tried + ")");
-            release_display(d);
-            return;
+        if (a.context == EGL_NO_CONTEXT) {
+            note(a.p, a.label + "no core context (" + tried + ")");
+            release_display(a.display);
+            return false;
         }
-        EGLSurface surface = EGL_NO_SURFACE;
-        if (!surfaceless) {
+        return true;
+    }
+
+    // Step 4: current on this thread (through a 1x1 pbuffer where surfaceless contexts are not
+    // offered), with glad's GL pointers loaded.
+    bool make_current_and_load(attempt& a) {
+        if (GLAD_EGL_KHR_surfaceless_context == 0) {
             const EGLint size[] = {EGL_WIDTH, 1, EGL_HEIGHT, 1, EGL_NONE};
-            surface = eglCreatePbufferSurface(d, config, size);
+            a.surface = eglCreatePbufferSurface(a.display, a.config, size);
         }
-        if (eglMakeCurrent(d, surface, surface, ctx) == EGL_FALSE) {
-            note(p, label + "eglMakeCurrent failed (" + detail::egl_error_name(eglGetError()) + ")");
-            if (surface != EGL_NO_SURFACE) eglDestroySurface(d, surface);
-            eglDestroyContext(d, ctx);
-            release_display(d);
-            return;
+        if (eglMakeCurrent(a.display, a.surface, a.surface, a.context) == EGL_FALSE) {
+            note(a.p, a.label + "eglMakeCurrent failed (" + detail::egl_error_name(eglGetError()) + ")");
+            give_back(a);
+            return false;
         }
-        const int loaded = gladLoadGL(eglGetProcAddress);
-        if (loaded == 0) {
-            note(p, label + "glad could not load GL through eglGetProcAddress");
-            eglMakeCurrent(d, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
-            if (surface != EGL_NO_SURFACE) eglDestroySurface(d, surface);
-            eglDestroyContext(d, ctx);
-            release_display(d);
-            return;
+        if (gladLoadGL(eglGetProcAddress) == 0) {
+            note(a.p, a.label + "glad could not load GL through eglGetProcAddress");
+            eglMakeCurrent(a.display, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
+            give_back(a);
+            return false;
         }
+        return true;
+    }
+
+    // After a failed step 4: the surface, the context and our use of the display go.
+    static void give_back(const attempt& a) noexcept {
+        if (a.surface != EGL_NO_SURFACE) eglDestroySurface(a.display, a.surface);
+        eglDestroyContext(a.display, a.context);
+        release_display(a.display);
+    }
+
+    // Step 5: the attempt becomes this context; its description names what was made.
+    void adopt(const attempt& a) {
         GLint flags = 0;
         glGetIntegerv(GL_CONTEXT_FLAGS, &flags);
-        display_ = d;
-        context_ = ctx;
-        surface_ = surface;
-        platform_ = p;
-        major_ = got_major;
-        minor_ = got_minor;
+        display_ = a.display;
+        context_ = a.context;
+        surface_ = a.surface;
+        platform_ = a.p;
+        major_ = a.gl_major;
+        minor_ = a.gl_minor;
         debug_ = (flags & GL_CONTEXT_FLAG_DEBUG_BIT) != 0;
-        const char* vendor = eglQueryString(d, EGL_VENDOR);
+        const char* vendor = eglQueryString(a.display, EGL_VENDOR);
         const auto* renderer = reinterpret_cast<const char*>(glGetString(GL_RENDERER));
         const auto* version = reinterpret_cast<const char*>(glGetString(GL_VERSION));
-        description_ = std::string(to_string(p)) + (label.empty() ? "" : " " + label.substr(0, label.size() - 2)) +
-                       ", EGL " + std::to_string(egl_major) + "." + std::to_string(egl_minor) + " (" +
+        description_ = std::string(to_string(a.p)) + (a.label.empty() ? "" : " " + a.label.substr(0, a.label.size() - 2)) +
+                       ", EGL " + std::to_string(a.egl_major) + "." + std::to_string(a.egl_minor) + " (" +
                        (vendor != nullptr ? vendor : "?") + "), GL " + (version != nullptr ? version : "?") + ", " +
                        (renderer != nullptr ? renderer : "?");
-        note(p, label + "OpenGL " + std::to_string(got_major) + "." + std::to_string(got_minor) + " core context");
+        note(a.p, a.label + "OpenGL " + std::to_string(a.gl_major) + "." + std::to_string(a.gl_minor) + " core context");
     }
 
     // Destruction order: the surface and context before the display (reset() does it explicitly).

@@ -12,12 +12,12 @@
 ///   `-DUNIBUF_GL_LOADER_HEADER="<epoxy/gl.h>"` or `-DUNIBUF_GL_LOADER_HEADER=\"my_gl.h\"`. The header
 ///   must declare GL 4.4 (the buffer-storage enums are checked below); with GL 4.5 declarations
 ///   (`GL_VERSION_4_5`) the direct-state-access calls are compiled in as well. At run time the backend
-///   needs, loaded on your context: GL 4.3 compute and storage buffers (glDispatchCompute,
-///   glBindBufferRange, glMemoryBarrier, shader/program calls), glFenceSync/glClientWaitSync/glDeleteSync,
-///   glCopyBufferSubData, glBufferData/glBufferSubData/glGetBufferSubData, glMapBufferRange/
-///   glFlushMappedBufferRange, and for the persistent path glBufferStorage (GL 4.4 or
-///   GL_ARB_buffer_storage); the named (DSA) variants are used where GL 4.5 or
-///   GL_ARB_direct_state_access is present.
+///   needs an OpenGL 4.4 context, or a 4.3 one with GL_ARB_buffer_storage, and loaded on it: compute
+///   and storage buffers (glDispatchCompute, glBindBufferRange, glMemoryBarrier, shader/program
+///   calls), glFenceSync/glClientWaitSync/glDeleteSync, glCopyBufferSubData,
+///   glBufferData/glBufferSubData/glGetBufferSubData, glMapBufferRange/glFlushMappedBufferRange and
+///   glBufferStorage; the named (DSA) variants are used where GL 4.5 or GL_ARB_direct_state_access
+///   is present.
 ///
 /// Header-only use without CMake: generate glad once with
 /// `python3 -m glad --reproducible --api gl:core=4.6,egl=1.5 --extensions GL_ARB_buffer_storage,GL_ARB_direct_state_access,GL_ARB_compute_shader,GL_ARB_shader_storage_buffer_object,GL_KHR_debug,EGL_EXT_platform_base,EGL_EXT_platform_device,EGL_EXT_device_base,EGL_EXT_device_enumeration,EGL_EXT_device_query,EGL_MESA_platform_surfaceless,EGL_KHR_create_context,EGL_KHR_surfaceless_context,EGL_KHR_no_config_context --out-path glad c --header-only --loader`

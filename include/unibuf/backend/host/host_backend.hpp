@@ -29,6 +29,7 @@
 #include "../concepts.hpp"
 #include "../detail/allocate.hpp"
 #include "../detail/range_check.hpp"
+#include "../detail/timeline_fence.hpp"
 #include "../../core/error.hpp"
 #include "../../core/vocabulary.hpp"
 
@@ -53,9 +54,9 @@ namespace unibuf {
 
 /// @brief What a host kernel receives: its bound device memory, the group count, push constants.
 struct host_invocation {
-    dispatch_size groups;
+    dispatch_size groups;                            ///< the dispatch's group counts
     std::span<const std::span<std::byte>> buffers;  ///< device memory of each binding, in order
-    std::span<const std::byte> push;
+    std::span<const std::byte> push;                ///< the push-constant bytes
 
     /// @brief Binding `i` viewed as elements of `T`.
     /// @throws std::system_error out_of_range when the dispatch bound fewer than `i + 1` buffers
@@ -68,7 +69,7 @@ struct host_invocation {
         auto b = buffers[i];
         return {reinterpret_cast<T*>(b.data()), b.size() / sizeof(T)};
     }
-    /// @brief The push constants as a `P`.
+    /// @brief The push constants as a `P` (zero-filled beyond the pushed bytes).
     template <class P>
     [[nodiscard]] P params() const {
         P p{};
@@ -89,16 +90,14 @@ public:
     struct options {
         bool simulate_non_coherent = true;  ///< explicit_flush memory gets a separate host copy
         std::uint64_t non_coherent_atom = 64;  ///< flush/invalidate rounding, as Vulkan's nonCoherentAtomSize
-        std::uint64_t min_storage_offset_alignment = 16;
+        std::uint64_t min_storage_offset_alignment = 16;  ///< as Vulkan's minStorageBufferOffsetAlignment
         std::uint64_t memory_limit = std::uint64_t{4} << 30;  ///< total device bytes before out_of_memory
         bool force_staging = false;  ///< every placement staged (exercises the staging path)
     };
 
-    /// @brief A point on the backend's timeline; complete when the work submitted as `value` ran.
-    struct fence {
-        std::uint64_t value = 0;  ///< 0: nothing to wait for
-        friend bool operator==(const fence&, const fence&) = default;
-    };
+    /// @brief A point on the backend's timeline; complete when the work submitted as `value` ran
+    /// (0: nothing to wait for). The same kind of value as `vulkan_backend::fence`, one type per backend.
+    using fence = detail::timeline_fence<host_backend>;
 
     /// @brief One allocation: device memory plus, where the device copy is not the host view,
     /// a host copy (staging area or non-coherent cache). Move-only; returns its bytes to the backend
@@ -166,7 +165,11 @@ public:
         bool non_coherent_ = false;
     };
 
+    /// @brief A backend with default options; starts its worker thread.
+    /// @throws std::system_error when the worker thread cannot be started
     host_backend() : host_backend(options{}) {}
+    /// @brief A backend with `opt`; starts its worker thread.
+    /// @throws std::system_error when the worker thread cannot be started
     explicit host_backend(options opt) : opt_(opt), worker_([this] { run(); }) {}
     host_backend(const host_backend&) = delete;
     host_backend& operator=(const host_backend&) = delete;
@@ -180,8 +183,12 @@ public:
         worker_.join();
     }
 
+    /// @brief "host".
     [[nodiscard]] std::string_view name() const noexcept { return "host"; }
+    /// @brief The options the backend was created with.
     [[nodiscard]] const options& config() const noexcept { return opt_; }
+    /// @brief The simulated non-coherent atom and storage offset alignment; the memory limit as the
+    /// largest allocation.
     [[nodiscard]] device_limits limits() const noexcept {
         device_limits l;
         l.non_coherent_atom = opt_.non_coherent_atom;
@@ -301,7 +308,8 @@ public:
         });
     }
 
-    /// @brief Queues arbitrary device work (a CPU function); returns its fence.
+    /// @brief Queues arbitrary device work (a CPU function); returns its fence. An exception it
+    /// throws is kept for `device_error()`, never thrown into the caller.
     fence submit(std::function<void()> work) {
         std::uint64_t v = 0;
         {
@@ -453,5 +461,8 @@ private:
     bool stop_ = false;
     std::thread worker_;  // last: starts after every member above is constructed, joins first
 };
+
+static_assert(Backend<host_backend> && FenceSource<host_backend> && DispatchingBackend<host_backend, host_kernel>,
+              "host_backend keeps the backend contract of backend/concepts.hpp");
 
 } // namespace unibuf

@@ -467,14 +467,53 @@ private:
         return out;
     }
 
-    void create_instance(const vulkan_context_options& opt) {
+    // The instance's API version: the loader's, at most 1.3, at least 1.1.
+    void choose_instance_api() {
         std::uint32_t loader_api = VK_API_VERSION_1_0;
         if (dld_.vkEnumerateInstanceVersion != nullptr)
             detail::vk_check(vk::enumerateInstanceVersion(&loader_api, dld_), "vkEnumerateInstanceVersion");
         if (loader_api < VK_API_VERSION_1_1)
             throw_error(errc::unsupported, "unibuf: vulkan: the Vulkan loader offers only Vulkan 1.0; unibuf needs 1.1");
         instance_api_ = loader_api >= VK_API_VERSION_1_3 ? VK_API_VERSION_1_3 : loader_api;
+    }
 
+    // Adds VK_LAYER_KHRONOS_validation to `layers` after checking that it is installed and offers
+    // what `opt` asks for (VK_EXT_validation_features for synchronization validation); sets
+    // `debug_utils` when the layer brings VK_EXT_debug_utils, which it requires for the messenger.
+    void require_validation_layer(const vulkan_context_options& opt, std::vector<const char*>& layers,
+                                  bool& debug_utils) {
+        const auto avail = enumerate<vk::LayerProperties>(
+            [&](std::uint32_t* n, vk::LayerProperties* p) { return vk::enumerateInstanceLayerProperties(n, p, dld_); },
+            "vkEnumerateInstanceLayerProperties");
+        bool found = false;
+        for (const auto& l : avail) found = found || std::string_view(l.layerName.data()) == "VK_LAYER_KHRONOS_validation";
+        if (!found) {
+            const char* lp = std::getenv("VK_LAYER_PATH");
+            throw_error(errc::unsupported,
+                        std::string("unibuf: vulkan: validation was requested but VK_LAYER_KHRONOS_validation is not "
+                                    "installed (") + std::to_string(avail.size()) +
+                            " layers found; VK_LAYER_PATH=" + (lp != nullptr ? lp : "<unset>") +
+                            "): install vulkan-validationlayers or point VK_LAYER_PATH at the folder holding "
+                            "VkLayer_khronos_validation.json");
+        }
+        layers.push_back("VK_LAYER_KHRONOS_validation");
+        const auto lexts = enumerate<vk::ExtensionProperties>(
+            [&](std::uint32_t* n, vk::ExtensionProperties* p) {
+                return vk::enumerateInstanceExtensionProperties("VK_LAYER_KHRONOS_validation", n, p, dld_);
+            },
+            "vkEnumerateInstanceExtensionProperties(VK_LAYER_KHRONOS_validation)");
+        debug_utils = debug_utils || detail::has_extension(lexts, VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
+        const bool validation_features = detail::has_extension(lexts, VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME);
+        if (opt.sync_validation && !validation_features)
+            throw_error(errc::unsupported, "unibuf: vulkan: synchronization validation was requested but the "
+                                           "validation layer offers no VK_EXT_validation_features");
+        if (!debug_utils)
+            throw_error(errc::unsupported, "unibuf: vulkan: validation was requested but VK_EXT_debug_utils is "
+                                           "missing, so its messages could not be collected");
+    }
+
+    void create_instance(const vulkan_context_options& opt) {
+        choose_instance_api();
         const auto exts = enumerate<vk::ExtensionProperties>(
             [&](std::uint32_t* n, vk::ExtensionProperties* p) {
                 return vk::enumerateInstanceExtensionProperties(nullptr, n, p, dld_);
@@ -483,37 +522,7 @@ private:
         std::vector<const char*> layers;
         std::vector<const char*> enabled;
         bool debug_utils = detail::has_extension(exts, VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
-        bool validation_features = false;
-        if (opt.validation) {
-            const auto avail = enumerate<vk::LayerProperties>(
-                [&](std::uint32_t* n, vk::LayerProperties* p) { return vk::enumerateInstanceLayerProperties(n, p, dld_); },
-                "vkEnumerateInstanceLayerProperties");
-            bool found = false;
-            for (const auto& l : avail) found = found || std::string_view(l.layerName.data()) == "VK_LAYER_KHRONOS_validation";
-            if (!found) {
-                const char* lp = std::getenv("VK_LAYER_PATH");
-                throw_error(errc::unsupported,
-                            std::string("unibuf: vulkan: validation was requested but VK_LAYER_KHRONOS_validation is not "
-                                        "installed (") + std::to_string(avail.size()) +
-                                " layers found; VK_LAYER_PATH=" + (lp != nullptr ? lp : "<unset>") +
-                                "): install vulkan-validationlayers or point VK_LAYER_PATH at the folder holding "
-                                "VkLayer_khronos_validation.json");
-            }
-            layers.push_back("VK_LAYER_KHRONOS_validation");
-            const auto lexts = enumerate<vk::ExtensionProperties>(
-                [&](std::uint32_t* n, vk::ExtensionProperties* p) {
-                    return vk::enumerateInstanceExtensionProperties("VK_LAYER_KHRONOS_validation", n, p, dld_);
-                },
-                "vkEnumerateInstanceExtensionProperties(VK_LAYER_KHRONOS_validation)");
-            debug_utils = debug_utils || detail::has_extension(lexts, VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
-            validation_features = detail::has_extension(lexts, VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME);
-            if (opt.sync_validation && !validation_features)
-                throw_error(errc::unsupported, "unibuf: vulkan: synchronization validation was requested but the "
-                                               "validation layer offers no VK_EXT_validation_features");
-            if (!debug_utils)
-                throw_error(errc::unsupported, "unibuf: vulkan: validation was requested but VK_EXT_debug_utils is "
-                                               "missing, so its messages could not be collected");
-        }
+        if (opt.validation) require_validation_layer(opt, layers, debug_utils);
         const bool messenger = debug_utils && (opt.debug_messenger || opt.validation);
         if (messenger) enabled.push_back(VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
         const bool sync_val = opt.validation && opt.sync_validation;

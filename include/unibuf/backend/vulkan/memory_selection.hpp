@@ -33,6 +33,7 @@
 #include "../../core/detail/meta.hpp"
 #include "../../core/error.hpp"
 #include "../../core/vocabulary.hpp"
+#include "../produce_plan.hpp"
 #include "memory_table.hpp"
 
 #include <array>
@@ -83,9 +84,9 @@ struct heap_budget {
 struct selection_thresholds {
     /// @brief `automatic` buffers the host reads (on a discrete GPU whose mappable VRAM is not
     /// cached) stay zero-copy in cached host memory below this size and are staged from it on.
-    /// Default 1 MiB: on the H100 (see DEVICE.md) a copy-engine transfer runs at 49 GB/s, so 1 MiB
-    /// takes ~21 µs, about one submit round trip (17 µs spinning, 56 µs blocking): below it the
-    /// fixed cost of a staging copy exceeds what reading device-local memory saves.
+    /// Default 1 MiB: about what a copy-engine transfer moves in the time of one submit round
+    /// trip, so below it the fixed cost of a staging copy exceeds what reading device-local memory
+    /// saves (measured: see bench/RESULTS.md).
     std::uint64_t staging_min_bytes = std::uint64_t{1} << 20;
     /// @brief `automatic` places a buffer in a small mappable device-local window (a 256 MiB BAR
     /// that is not the whole VRAM heap) only up to this share of the window's available bytes,
@@ -226,12 +227,311 @@ struct type_query {
     return "type " + std::to_string(i) + " (" + describe_memory_flags(ty.flags) + ", heap " + std::to_string(ty.heap) + ")";
 }
 
+/// The steps of `select_memory` for one request, one member per decision; each says what it
+/// chose, and why, in the decision's report. One object per call: it collects the fallbacks
+/// taken on the way in `d_`.
+class memory_selector {
+public:
+    memory_selector(const memory_request& req, const memory_table& table, const heap_budget& budget,
+                    const selection_thresholds& limits, std::uint32_t allowed)
+        : req_(req), table_(table), budget_(budget), limits_(limits), allowed_(allowed) {
+        d_.report.requested = req.placement;
+    }
+
+    /// The decision for the request: its combination rules first, then by placement.
+    [[nodiscard]] memory_decision select() {
+        if (const char* broken = broken_rule(req_); broken != nullptr) return fail(errc::invalid_argument, broken);
+        switch (req_.placement) {
+            case placement_kind::host: return decide_host();
+            case placement_kind::device_mapped: return decide_device_mapped();
+            case placement_kind::device:
+                return staged("device: device-local memory, host access through a staging buffer");
+            case placement_kind::automatic: break;
+        }
+        return decide_automatic();
+    }
+
+private:
+    // ---- the request ----------------------------------------------------------------------
+
+    // The combination rule `req` breaks (or its 0 bytes), or null.
+    [[nodiscard]] static const char* broken_rule(const memory_request& req) noexcept {
+        if (req.size_bytes == 0) return "an allocation of 0 bytes was requested; buffers need at least one element";
+        if (req.write_combined && req.host_read)
+            return "write_combined memory with host reads (rule R4): use access::write_only";
+        if (req.placement == placement_kind::device && req.sync == sync_kind::none)
+            return "placement::device with sync::none (rule R5): use sync::fenced or sync::lazy";
+        if (req.placement == placement_kind::device && (req.explicit_flush || req.write_combined))
+            return "placement::device takes only coherence::coherent (rule R6)";
+        return nullptr;
+    }
+
+    // ---- the memory each choice looks for -------------------------------------------------
+
+    // Host-side preferences shared by mapped and staging memory.
+    void add_host_prefs(type_query& q) const {
+        using namespace memory_property;
+        if (req_.explicit_flush) q.prefer(host_coherent, false);  // non-coherent: the cached, non-snooped kind
+        if (req_.host_read) q.prefer(host_cached, true);          // cached reads (uncached BAR reads are very slow)
+        else if (req_.write_combined) q.prefer(host_cached, false);
+    }
+    [[nodiscard]] std::uint32_t coherence_required() const noexcept {
+        return req_.explicit_flush ? 0u : memory_property::host_coherent;
+    }
+
+    // Zero-copy system memory.
+    [[nodiscard]] type_query host_query() const {
+        using namespace memory_property;
+        type_query q;
+        q.required = host_visible | coherence_required();
+        q.size = req_.size_bytes;
+        q.prefer(device_local, false);  // system RAM; on unified memory every type is device-local anyway
+        add_host_prefs(q);
+        return q;
+    }
+
+    // Zero-copy device memory mapped into the host.
+    [[nodiscard]] type_query mapped_query() const {
+        using namespace memory_property;
+        type_query q;
+        q.required = device_local | host_visible | coherence_required();
+        q.size = req_.size_bytes;
+        add_host_prefs(q);
+        return q;
+    }
+
+    // Any device-local memory (a staged device copy's fallback).
+    [[nodiscard]] type_query device_local_query() const {
+        type_query q;
+        q.required = memory_property::device_local;
+        q.size = req_.size_bytes;
+        return q;
+    }
+
+    // The staging buffer: coherent system memory.
+    [[nodiscard]] type_query staging_query() const {
+        using namespace memory_property;
+        type_query q;
+        q.required = host_visible | host_coherent;
+        q.size = req_.size_bytes;
+        q.prefer(device_local, false);  // a BAR staging buffer would be pointless
+        if (req_.host_read) q.prefer(host_cached, true);
+        else if (req_.write_combined) q.prefer(host_cached, false);
+        return q;
+    }
+
+    [[nodiscard]] int best(const type_query& q) const { return best_type(table_, budget_, q, allowed_); }
+    [[nodiscard]] std::uint32_t flags_of(int i) const { return table_.types[static_cast<std::size_t>(i)].flags; }
+    [[nodiscard]] bool cached(int i) const { return (flags_of(i) & memory_property::host_cached) != 0; }
+    [[nodiscard]] bool coherent(int i) const { return (flags_of(i) & memory_property::host_coherent) != 0; }
+
+    // ---- outcomes -------------------------------------------------------------------------
+
+    memory_decision fail(errc e, std::string msg) {
+        d_.error = e;
+        d_.message = "unibuf: vulkan: " + std::move(msg);
+        return d_;
+    }
+
+    memory_decision zero_copy(int type, placement_kind chosen, std::string reason) {
+        d_.staged = false;
+        d_.device_type = type;
+        d_.report.chosen = chosen;
+        d_.report.zero_copy = true;
+        d_.report.host_coherent = coherent(type);
+        d_.report.host_cached = cached(type);
+        d_.report.memory_type = type;
+        d_.report.reason = std::move(reason) + "; " + type_name(table_, type);
+        if (req_.explicit_flush && coherent(type))
+            d_.report.reason += "; no non-coherent type fits, so flush/invalidate are no-ops";
+        return d_;
+    }
+
+    // Nothing of `q` has room (out_of_memory) or exists (unsupported).
+    memory_decision no_memory(const type_query& q, const std::string& what) {
+        const std::uint64_t n = req_.size_bytes;
+        bool size_only = false;
+        const std::string why = explain_miss(table_, budget_, q, allowed_, size_only);
+        return fail(size_only ? errc::out_of_memory : errc::unsupported,
+                    what + ": asked for " + format_bytes(n) + " (" + std::to_string(n) + " bytes); " + why +
+                        " [budget: " + (budget_.source.empty() ? std::string("heap sizes") : budget_.source) + "]");
+    }
+
+    // Zero-copy system memory, or why there is none.
+    memory_decision host_memory(std::string reason) {
+        const type_query q = host_query();
+        const int t = best(q);
+        if (t < 0) return no_memory(q, "host memory");
+        return zero_copy(t, placement_kind::host, std::move(reason));
+    }
+
+    // ---- staged: a device copy plus a staging buffer --------------------------------------
+
+    // The device copy's type: device-local memory that is not host-visible, else device-local
+    // memory left unmapped, else system memory (each fallback reported); -1 when none has room.
+    [[nodiscard]] int device_copy_type() {
+        type_query dev_q = device_local_query();
+        dev_q.forbidden = memory_property::host_visible;
+        const int dt = best(dev_q);
+        if (dt >= 0) return dt;
+        bool size_only = false;
+        const std::string why = explain_miss(table_, budget_, dev_q, allowed_, size_only);
+        if (const int any = best(device_local_query()); any >= 0) {
+            d_.report.fallbacks.push_back(why + "; the device copy uses " + type_name(table_, any) +
+                                          ", which is host-visible but left unmapped (host access stays staged)");
+            return any;
+        }
+        type_query sys_q;
+        sys_q.size = req_.size_bytes;
+        sys_q.prefer(memory_property::host_visible, false);
+        const int sys = best(sys_q);
+        if (sys >= 0)
+            d_.report.fallbacks.push_back(why + "; no device-local heap has room, so the device copy is in "
+                                          "system memory, " + type_name(table_, sys) + " (device reads cross the bus)");
+        return sys;
+    }
+
+    // The budget once the device copy (type `dt`) has taken its bytes: the staging buffer may
+    // share its heap.
+    [[nodiscard]] heap_budget budget_beside_device_copy(int dt) const {
+        const std::uint64_t n = req_.size_bytes;
+        heap_budget rest = budget_;
+        const auto dh = table_.types[static_cast<std::size_t>(dt)].heap;
+        rest.available.resize(table_.heaps.size());
+        for (std::size_t i = 0; i < table_.heaps.size(); ++i)
+            if (i >= budget_.available.size()) rest.available[i] = table_.heaps[i].size;
+        rest.available[dh] = rest.available[dh] > n ? rest.available[dh] - n : 0;
+        return rest;
+    }
+
+    // Staged: a device-local buffer (never host-visible when the device has such memory) plus a
+    // host-visible staging buffer, chosen after the device buffer's bytes are taken from the budget.
+    memory_decision staged(std::string reason) {
+        const std::uint64_t n = req_.size_bytes;
+        const int dt = device_copy_type();
+        if (dt < 0) return no_memory(device_local_query(), "device memory");
+        const heap_budget rest = budget_beside_device_copy(dt);
+        const type_query st_q = staging_query();
+        const int stt = best_type(table_, rest, st_q, allowed_);
+        if (stt < 0) {
+            bool size_only = false;
+            const std::string why = explain_miss(table_, rest, st_q, allowed_, size_only);
+            return fail(size_only ? errc::out_of_memory : errc::unsupported,
+                        "staging memory: asked for " + format_bytes(n) + " (" + std::to_string(n) +
+                            " bytes) beside the device copy; " + why);
+        }
+        d_.staged = true;
+        d_.device_type = dt;
+        d_.staging_type = stt;
+        d_.report.chosen = placement_kind::device;
+        d_.report.zero_copy = false;
+        d_.report.host_coherent = coherent(stt);
+        d_.report.host_cached = cached(stt);
+        d_.report.memory_type = dt;
+        d_.report.reason = std::move(reason) + "; device copy " + type_name(table_, dt) + ", staging " +
+                           type_name(table_, stt);
+        return d_;
+    }
+
+    // ---- by placement -----------------------------------------------------------------------
+
+    memory_decision decide_host() {
+        return host_memory(table_.unified() ? "host: host-visible memory (unified memory: system RAM is device-local)"
+                                            : "host: host-visible system memory the device reads over the bus");
+    }
+
+    // Mapped device memory, else host memory (reported).
+    memory_decision decide_device_mapped() {
+        const type_query q = mapped_query();
+        const int t = best(q);
+        if (t >= 0) {
+            std::string why = "device_mapped: device-local memory mapped into the host";
+            if (req_.host_read && !cached(t)) why += " (host reads are uncached and slow)";
+            return zero_copy(t, placement_kind::device_mapped, why);
+        }
+        bool size_only = false;
+        const std::string miss = explain_miss(table_, budget_, q, allowed_, size_only);
+        d_.report.fallbacks.push_back("device_mapped -> host: " + miss);
+        return host_memory("host memory instead of device_mapped (fallback)");
+    }
+
+    // The order of the file comment: sync::none, forced staging, unified memory, mapped device
+    // memory, small buffers, then staged.
+    memory_decision decide_automatic() {
+        type_query window_q = mapped_query();
+        window_q.window_share = limits_.mapped_window_share;
+        const int mapped = best(window_q);
+        const bool mapped_ok = mapped >= 0 && (!req_.host_read || cached(mapped));
+        const std::uint64_t n = req_.size_bytes;
+
+        if (req_.sync == sync_kind::none) return decide_mappable_only(mapped, mapped_ok);
+        if (limits_.force_staging) {
+            d_.report.fallbacks.push_back(
+                "forced staging (selection_thresholds::force_staging) instead of a zero-copy choice");
+            return staged("automatic, staging forced");
+        }
+        if (table_.unified()) return decide_unified();
+        if (mapped_ok)
+            return zero_copy(mapped, placement_kind::device_mapped,
+                             req_.host_read ? "automatic: cached device-local memory mapped into the host"
+                                            : "automatic, host does not read: writes go straight into device-local "
+                                              "memory through the BAR");
+        if (n < limits_.staging_min_bytes)
+            return host_memory("automatic: " + format_bytes(n) + " < staging_min_bytes (" +
+                               format_bytes(limits_.staging_min_bytes) +
+                               "): zero-copy host memory, a staging copy would cost more than it saves");
+        return decide_staged_or_host(mapped);
+    }
+
+    // sync::none: nobody would run a staging copy, so mappable memory only.
+    memory_decision decide_mappable_only(int mapped, bool mapped_ok) {
+        if (mapped_ok)
+            return zero_copy(mapped, placement_kind::device_mapped,
+                             "automatic, sync::none (must stay mappable): device-local memory mapped into the host");
+        return host_memory("automatic, sync::none (must stay mappable): host memory" +
+                           std::string(mapped < 0 ? "" : ", since mapped device memory is uncached for host reads"));
+    }
+
+    // Unified memory: the host maps device memory directly, never staged.
+    memory_decision decide_unified() {
+        const type_query q = mapped_query();
+        const int t = best(q);
+        if (t < 0) return no_memory(q, "automatic on unified memory");
+        return zero_copy(t, placement_kind::device_mapped,
+                         "automatic, unified memory: the host maps device memory directly, no staging needed");
+    }
+
+    // A large buffer without usable mapped device memory: staged; host memory (reported) when
+    // staging finds no room, since it needs room on both sides and zero-copy only once.
+    memory_decision decide_staged_or_host(int mapped) {
+        const std::uint64_t n = req_.size_bytes;
+        std::string why = "automatic: " + format_bytes(n) + " >= staging_min_bytes (" +
+                          format_bytes(limits_.staging_min_bytes) + "): staged";
+        why += mapped < 0 ? " (no mappable device-local memory with room)"
+                          : " (mapped device-local memory is uncached for host reads)";
+        memory_decision s = staged(why);
+        if (s) return s;
+        d_ = memory_decision{};
+        d_.report.requested = req_.placement;
+        d_.report.fallbacks.push_back("staged automatic -> host: " + s.message);
+        return host_memory("host memory instead of staging (fallback)");
+    }
+
+    const memory_request& req_;
+    const memory_table& table_;
+    const heap_budget& budget_;
+    const selection_thresholds& limits_;
+    std::uint32_t allowed_;
+    memory_decision d_;
+};
+
 } // namespace detail
 
 /// @brief Chooses the memory for a buffer described by `req` on a device whose memory is `table`.
 ///
 /// Pure: the same inputs give the same decision. Every fallback taken is appended to
-/// `report.fallbacks`; `report.reason` says why the memory was chosen.
+/// `report.fallbacks`; `report.reason` says why the memory was chosen. The steps are the members
+/// of `detail::memory_selector`, in the order of the file comment.
 /// @param req       the buffer's policies and size (`memory_request_for`)
 /// @param table     the device's memory types and heaps
 /// @param budget    bytes each heap can still take (`heap_budget::from_heap_sizes` or VK_EXT_memory_budget)
@@ -244,219 +544,18 @@ struct type_query {
                                                    const heap_budget& budget,
                                                    const selection_thresholds& limits = {},
                                                    std::uint32_t allowed_types = ~0u) {
-    using namespace memory_property;
-    using detail::type_query;
-    memory_decision d;
-    d.report.requested = req.placement;
-    auto fail = [&](errc e, std::string msg) {
-        d.error = e;
-        d.message = "unibuf: vulkan: " + std::move(msg);
-        return d;
-    };
-    if (req.size_bytes == 0)
-        return fail(errc::invalid_argument, "an allocation of 0 bytes was requested; buffers need at least one element");
-    if (req.write_combined && req.host_read)
-        return fail(errc::invalid_argument, "write_combined memory with host reads (rule R4): use access::write_only");
-    if (req.placement == placement_kind::device && req.sync == sync_kind::none)
-        return fail(errc::invalid_argument, "placement::device with sync::none (rule R5): use sync::fenced or sync::lazy");
-    if (req.placement == placement_kind::device && (req.explicit_flush || req.write_combined))
-        return fail(errc::invalid_argument, "placement::device takes only coherence::coherent (rule R6)");
-
-    const std::uint64_t n = req.size_bytes;
-    const bool uma = table.unified();
-
-    // Host-side preferences shared by mapped and staging memory.
-    auto add_host_prefs = [&](type_query& q) {
-        if (req.explicit_flush) q.prefer(host_coherent, false);  // non-coherent: the cached, non-snooped kind
-        if (req.host_read) q.prefer(host_cached, true);          // cached reads (uncached BAR reads: 0.03 GB/s)
-        else if (req.write_combined) q.prefer(host_cached, false);
-    };
-    auto coherence_required = [&]() -> std::uint32_t { return req.explicit_flush ? 0u : host_coherent; };
-
-    type_query host_q;
-    host_q.required = host_visible | coherence_required();
-    host_q.size = n;
-    host_q.prefer(device_local, false);  // system RAM; on unified memory every type is device-local anyway
-    add_host_prefs(host_q);
-
-    type_query mapped_q;
-    mapped_q.required = device_local | host_visible | coherence_required();
-    mapped_q.size = n;
-    add_host_prefs(mapped_q);
-
-    auto cached = [&](int i) { return (table.types[static_cast<std::size_t>(i)].flags & host_cached) != 0; };
-    auto coherent = [&](int i) { return (table.types[static_cast<std::size_t>(i)].flags & host_coherent) != 0; };
-
-    auto zero_copy = [&](int type, placement_kind chosen, std::string reason) {
-        d.staged = false;
-        d.device_type = type;
-        d.report.chosen = chosen;
-        d.report.zero_copy = true;
-        d.report.host_coherent = coherent(type);
-        d.report.host_cached = cached(type);
-        d.report.memory_type = type;
-        d.report.reason = std::move(reason) + "; " + detail::type_name(table, type);
-        if (req.explicit_flush && coherent(type))
-            d.report.reason += "; no non-coherent type fits, so flush/invalidate are no-ops";
-        return d;
-    };
-    auto no_memory = [&](const type_query& q, const std::string& what) {
-        bool size_only = false;
-        const std::string why = detail::explain_miss(table, budget, q, allowed_types, size_only);
-        return fail(size_only ? errc::out_of_memory : errc::unsupported,
-                    what + ": asked for " + detail::format_bytes(n) + " (" + std::to_string(n) + " bytes); " + why +
-                        " [budget: " + (budget.source.empty() ? std::string("heap sizes") : budget.source) + "]");
-    };
-    auto host_memory = [&](std::string reason) {
-        const int t = detail::best_type(table, budget, host_q, allowed_types);
-        if (t < 0) return no_memory(host_q, "host memory");
-        return zero_copy(t, placement_kind::host, std::move(reason));
-    };
-
-    // Staged: a device-local buffer (never host-visible when the device has such memory) plus a
-    // host-visible staging buffer. The staging buffer is chosen after the device buffer's bytes are
-    // taken from the budget, since both may share a heap.
-    auto staged = [&](std::string reason) {
-        type_query dev_q;
-        dev_q.required = device_local;
-        dev_q.forbidden = host_visible;
-        dev_q.size = n;
-        int dt = detail::best_type(table, budget, dev_q, allowed_types);
-        if (dt < 0) {
-            bool size_only = false;
-            const std::string why = detail::explain_miss(table, budget, dev_q, allowed_types, size_only);
-            type_query any_dl;
-            any_dl.required = device_local;
-            any_dl.size = n;
-            dt = detail::best_type(table, budget, any_dl, allowed_types);
-            if (dt >= 0) {
-                d.report.fallbacks.push_back(why + "; the device copy uses " + detail::type_name(table, dt) +
-                                             ", which is host-visible but left unmapped (host access stays staged)");
-            } else {
-                type_query sys_q;
-                sys_q.size = n;
-                sys_q.prefer(host_visible, false);
-                dt = detail::best_type(table, budget, sys_q, allowed_types);
-                if (dt < 0) return no_memory(any_dl, "device memory");
-                d.report.fallbacks.push_back(why + "; no device-local heap has room, so the device copy is in "
-                                             "system memory, " + detail::type_name(table, dt) +
-                                             " (device reads cross the bus)");
-            }
-        }
-        heap_budget rest = budget;
-        const auto dh = table.types[static_cast<std::size_t>(dt)].heap;
-        rest.available.resize(table.heaps.size());
-        for (std::size_t i = 0; i < table.heaps.size(); ++i)
-            if (i >= budget.available.size()) rest.available[i] = table.heaps[i].size;
-        rest.available[dh] = rest.available[dh] > n ? rest.available[dh] - n : 0;
-
-        type_query st_q;
-        st_q.required = host_visible | host_coherent;
-        st_q.size = n;
-        st_q.prefer(device_local, false);  // a BAR staging buffer would be pointless
-        if (req.host_read) st_q.prefer(host_cached, true);
-        else if (req.write_combined) st_q.prefer(host_cached, false);
-        const int stt = detail::best_type(table, rest, st_q, allowed_types);
-        if (stt < 0) {
-            bool size_only = false;
-            const std::string why = detail::explain_miss(table, rest, st_q, allowed_types, size_only);
-            return fail(size_only ? errc::out_of_memory : errc::unsupported,
-                        "staging memory: asked for " + detail::format_bytes(n) + " (" + std::to_string(n) +
-                            " bytes) beside the device copy; " + why);
-        }
-        d.staged = true;
-        d.device_type = dt;
-        d.staging_type = stt;
-        d.report.chosen = placement_kind::device;
-        d.report.zero_copy = false;
-        d.report.host_coherent = coherent(stt);
-        d.report.host_cached = cached(stt);
-        d.report.memory_type = dt;
-        d.report.reason = std::move(reason) + "; device copy " + detail::type_name(table, dt) + ", staging " +
-                          detail::type_name(table, stt);
-        return d;
-    };
-
-    switch (req.placement) {
-        case placement_kind::host:
-            return host_memory(uma ? "host: host-visible memory (unified memory: system RAM is device-local)"
-                                   : "host: host-visible system memory the device reads over the bus");
-
-        case placement_kind::device_mapped: {
-            const int t = detail::best_type(table, budget, mapped_q, allowed_types);
-            if (t >= 0) {
-                std::string why = "device_mapped: device-local memory mapped into the host";
-                if (req.host_read && !cached(t)) why += " (host reads are uncached and slow)";
-                return zero_copy(t, placement_kind::device_mapped, why);
-            }
-            bool size_only = false;
-            const std::string miss = detail::explain_miss(table, budget, mapped_q, allowed_types, size_only);
-            d.report.fallbacks.push_back("device_mapped -> host: " + miss);
-            return host_memory("host memory instead of device_mapped (fallback)");
-        }
-
-        case placement_kind::device:
-            return staged("device: device-local memory, host access through a staging buffer");
-
-        case placement_kind::automatic:
-            break;
-    }
-
-    // ---- automatic ------------------------------------------------------------------------
-    type_query window_q = mapped_q;
-    window_q.window_share = limits.mapped_window_share;
-    const int mapped = detail::best_type(table, budget, window_q, allowed_types);
-    const bool mapped_ok = mapped >= 0 && (!req.host_read || cached(mapped));
-
-    if (req.sync == sync_kind::none) {
-        if (mapped_ok)
-            return zero_copy(mapped, placement_kind::device_mapped,
-                             "automatic, sync::none (must stay mappable): device-local memory mapped into the host");
-        return host_memory("automatic, sync::none (must stay mappable): host memory" +
-                           std::string(mapped < 0 ? "" : ", since mapped device memory is uncached for host reads"));
-    }
-    if (limits.force_staging) {
-        d.report.fallbacks.push_back("forced staging (selection_thresholds::force_staging) instead of a zero-copy choice");
-        return staged("automatic, staging forced");
-    }
-    if (uma) {
-        const int t = detail::best_type(table, budget, mapped_q, allowed_types);
-        if (t < 0) return no_memory(mapped_q, "automatic on unified memory");
-        return zero_copy(t, placement_kind::device_mapped,
-                         "automatic, unified memory: the host maps device memory directly, no staging needed");
-    }
-    if (mapped_ok)
-        return zero_copy(mapped, placement_kind::device_mapped,
-                         req.host_read ? "automatic: cached device-local memory mapped into the host"
-                                       : "automatic, host does not read: writes go straight into device-local "
-                                         "memory through the BAR");
-    if (n < limits.staging_min_bytes)
-        return host_memory("automatic: " + detail::format_bytes(n) + " < staging_min_bytes (" +
-                           detail::format_bytes(limits.staging_min_bytes) +
-                           "): zero-copy host memory, a staging copy would cost more than it saves");
-    std::string why = "automatic: " + detail::format_bytes(n) + " >= staging_min_bytes (" +
-                      detail::format_bytes(limits.staging_min_bytes) + "): staged";
-    why += mapped < 0 ? " (no mappable device-local memory with room)"
-                      : " (mapped device-local memory is uncached for host reads)";
-    memory_decision s = staged(why);
-    if (s) return s;
-    // Staging needs room on both sides; zero-copy host memory needs it only once.
-    d = memory_decision{};
-    d.report.requested = req.placement;
-    d.report.fallbacks.push_back("staged automatic -> host: " + s.message);
-    return host_memory("host memory instead of staging (fallback)");
+    return detail::memory_selector(req, table, budget, limits, allowed_types).select();
 }
 
 /// @brief When a parallel fill (`unibuf::producer`) of a zero-copy buffer in mappable VRAM goes
 /// through system-memory staging and the copy engine instead of storing through the BAR.
 ///
-/// Measured on the H100 (bench/RESULTS.md, producer crossover, 4 MiB-1 GiB x 1-16 writers): stores
-/// through the BAR saturate at 31-34 GB/s from 4 writers on (14-16 GB/s with one); the pipelined
-/// staging path (8 MiB chunks, complete chunks batched per submission) reaches 43-46 GB/s from
-/// 256 MiB with 4-16 writers and 34-37 GB/s at 64 MiB, but at 4-16 MiB its fill and drain make it
-/// slower than direct stores (9-24 GB/s), and at 32 MiB the two are level. Hence the defaults:
-/// staged from 48 MiB (between the level 32 MiB and the winning 64 MiB) with at least 2 writers;
-/// with one writer the two paths are within noise of each other (10-20 GB/s), so direct.
+/// The defaults follow the measured crossover (measured: see bench/RESULTS.md, producer
+/// throughput): stores through the BAR saturate from a few writers on, while the pipelined staging
+/// path (8 MiB chunks, complete chunks batched per submission) outruns them on large fills with
+/// several writers but loses on small ones, where its fill and drain dominate. Hence staged from
+/// 48 MiB, between the size where the two paths are level and the first size where staging wins,
+/// with at least 2 writers; with one writer the two paths are within noise of each other, so direct.
 struct producer_thresholds {
     /// @brief Fewest writer threads for the staged path.
     unsigned staged_min_threads = 2;

@@ -175,6 +175,9 @@ public:
         }
         fence_type last{};
         if constexpr (usable && Buf::sync != sync_kind::lazy) {
+            // No claim wrote anything: an empty flush only clears the buffer's mark of view writes
+            // (the batch took the view), so a later device use is not reported as a lost write.
+            if (ranges.empty()) buf_->flush(0, 0);
             std::sort(ranges.begin(), ranges.end());
             std::size_t i = 0;
             while (i < ranges.size()) {  // flush merged runs of adjacent claims
