@@ -192,7 +192,9 @@ void wait_floor(benchmark::State& state, wait_strategy w) {
 //             the memory over PCIe on every use, so it is not comparable with the others)
 //   automatic upload_buffer, the backend's plan (vulkan::producer_thresholds)
 
-enum class producer_path { direct, staged, device, host, automatic };
+// automatic_all: automatic with every team thread taking part (min_grains_per_writer = 1), the
+// behaviour before fills sized their writers: the side-by-side check of that change.
+enum class producer_path { direct, staged, device, host, automatic, automatic_all };
 
 template <class Buf>
 void run_producer(benchmark::State& state, Buf& buf, unsigned threads, producer_path path, std::size_t chunk_bytes) {
@@ -201,6 +203,7 @@ void run_producer(benchmark::State& state, Buf& buf, unsigned threads, producer_
     if (path == producer_path::direct) o.force = produce_path::direct;
     if (path == producer_path::staged) o.force = produce_path::staged_pipelined;
     o.chunk_bytes = chunk_bytes;
+    if (path == producer_path::automatic_all) o.min_grains_per_writer = 1;
     producer<backend> prod(dev(), threads, o);
     const std::vector<std::byte> src(o.grain_bytes, std::byte{0x5a});  // one grain, cache-resident
     const auto job = [&](write_only_view<std::byte> out, std::size_t) { out.assign(std::span(src).first(out.size())); };
@@ -212,6 +215,7 @@ void run_producer(benchmark::State& state, Buf& buf, unsigned threads, producer_
     }
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * buf.size_bytes()));
     state.counters["threads"] = threads;
+    state.counters["writers"] = r.threads;
     state.counters["copies"] = static_cast<double>(r.copies);
     state.counters["slot_waits"] = static_cast<double>(r.slot_waits);
     state.counters["submissions"] = static_cast<double>(r.submissions);
@@ -227,7 +231,8 @@ void producer_bench(benchmark::State& state, producer_path path, std::uint64_t b
         switch (path) {
             case producer_path::direct:
             case producer_path::staged:
-            case producer_path::automatic: {
+            case producer_path::automatic:
+            case producer_path::automatic_all: {
                 upload_buffer<std::byte, backend> buf(dev(), n);
                 run_producer(state, buf, threads, path, chunk_bytes);
                 break;
@@ -308,7 +313,8 @@ int main(int argc, char** argv) {
                  {producer_path::staged, "staged"},
                  {producer_path::device, "device"},
                  {producer_path::host, "host"},
-                 {producer_path::automatic, "automatic"}};
+                 {producer_path::automatic, "automatic"},
+                 {producer_path::automatic_all, "automatic_all"}};
     for (const auto& p : paths)
         for (auto bytes : sizes) {
             if (bytes > caps.max_allocation_size) continue;

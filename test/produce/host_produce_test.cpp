@@ -12,6 +12,8 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -96,6 +98,44 @@ TEST(HostProducer, TheTeamRunsEveryThreadOncePerJob) {
         ASSERT_EQ(caller.load(), 1);
     }
     unibuf_test::expect_error([] { writer_team team(0); }, errc::invalid_argument, {"0 threads"});
+}
+
+TEST(HostProducer, AJobForFewerThreadsRunsOnlyThoseAndLeavesTheOthersForTheNextJob) {
+    writer_team team(6);
+    for (unsigned want : {1u, 3u, 6u, 2u, 0u}) {  // 0: every thread
+        std::vector<std::atomic<int>> ran(6);
+        team.run([&](unsigned i) { ran[i].fetch_add(1); }, [] {}, want);
+        const unsigned n = want == 0 ? 6u : want;
+        for (unsigned i = 0; i < 6; ++i) ASSERT_EQ(ran[i].load(), i < n ? 1 : 0) << "job for " << want << ", thread " << i;
+    }
+}
+
+TEST(HostProducer, AFillUsesOnlyTheWritersItHasGrainsFor) {
+    host_backend dev;
+    produce_options o;
+    o.grain_bytes = 1024;          // 256 floats a grain
+    o.min_grains_per_writer = 4;
+    producer<host_backend> prod(dev, 8, o);
+    for (const auto& [elements, writers] : {std::pair<std::size_t, unsigned>{256 * 16, 4},   // 16 grains: 4 writers
+                                            {256 * 3, 1},                                    // 3 grains: 1 writer
+                                            {256 * 29, 8},                                   // 29 grains: 8 (the team)
+                                            {256 * 256, 8}}) {
+        upload_buffer<float, host_backend> buf(dev, elements);
+        std::mutex m;
+        std::set<std::thread::id> ids;
+        const auto r = prod.fill(buf, [&](write_only_view<float> out, std::size_t first) {
+            for (std::size_t i = 0; i < out.size(); ++i) out[i] = value_at<float>(first + i, 7);
+            std::lock_guard lk(m);
+            ids.insert(std::this_thread::get_id());
+        });
+        EXPECT_EQ(r.threads, writers) << elements << " elements";
+        EXPECT_LE(ids.size(), writers) << elements << " elements: writers that ran";
+        EXPECT_TRUE(buf.wait(std::chrono::seconds(10)));
+    }
+    produce_options zero;
+    zero.min_grains_per_writer = 0;
+    unibuf_test::expect_error([&] { producer<host_backend> p(dev, 2, zero); }, errc::invalid_argument,
+                              {"min_grains_per_writer"});
 }
 
 TEST(HostProducer, DestroyingTheProducerWaitsForItsRingNoLongerThanItsTimeout) {

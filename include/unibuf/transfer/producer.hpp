@@ -84,6 +84,11 @@ struct produce_options {
     /// wait and this bound. The wait for the buffer's previous device use is the buffer's own,
     /// bounded by its `set_wait_timeout`.
     std::chrono::nanoseconds wait_timeout = default_wait_timeout;
+    /// @brief Grains each writer of a fill gets at least: a fill of G grains uses
+    /// min(threads, ceil(G / min_grains_per_writer)) writers and wakes no others, so a small fill
+    /// is not slowed by waking and coordinating writers it has no work for (more writers than that
+    /// were measured slower: see bench/RESULTS.md). 1 uses every thread whenever there are grains.
+    std::size_t min_grains_per_writer = 4;
     /// @brief Take this path instead of asking the backend (benchmarks, tests). Ignored for
     /// placement::device buffers, which have no mapping to store into: they are always staged.
     std::optional<produce_path> force;
@@ -96,7 +101,7 @@ struct produce_result {
     produce_path path = produce_path::direct;
     std::string reason;          ///< why this path (the backend's words, or "forced")
     std::uint64_t bytes = 0;     ///< bytes written
-    unsigned threads = 0;        ///< writer threads
+    unsigned threads = 0;        ///< writer threads the fill used (see produce_options::min_grains_per_writer)
     std::size_t grains = 0;      ///< writer calls
     std::size_t copies = 0;      ///< chunks copied from staging (0 on the direct path)
     std::size_t submissions = 0;  ///< device submissions those copies took (complete chunks are batched)
@@ -120,11 +125,11 @@ public:
     /// @throws std::system_error invalid_argument (0 threads, a zero grain/chunk/ring size),
     ///         capacity_exceeded (`ring_chunks` chunks of `chunk_bytes` pass 2^64 bytes)
     producer(B& backend, unsigned threads, produce_options opt = {}) : backend_(&backend), opt_(opt) {
-        if (opt_.grain_bytes == 0 || opt_.chunk_bytes == 0 || opt_.ring_chunks == 0)
-            throw_error(errc::invalid_argument, "unibuf: producer: grain_bytes, chunk_bytes and ring_chunks must be > 0 (got " +
-                                                    std::to_string(opt_.grain_bytes) + ", " +
-                                                    std::to_string(opt_.chunk_bytes) + ", " +
-                                                    std::to_string(opt_.ring_chunks) + ")");
+        if (opt_.grain_bytes == 0 || opt_.chunk_bytes == 0 || opt_.ring_chunks == 0 || opt_.min_grains_per_writer == 0)
+            throw_error(errc::invalid_argument,
+                        "unibuf: producer: grain_bytes, chunk_bytes, ring_chunks and min_grains_per_writer must be > 0 (got " +
+                            std::to_string(opt_.grain_bytes) + ", " + std::to_string(opt_.chunk_bytes) + ", " +
+                            std::to_string(opt_.ring_chunks) + ", " + std::to_string(opt_.min_grains_per_writer) + ")");
         check_ring_size(opt_.chunk_bytes, 1);
         team_ = std::make_unique<writer_team>(threads);
     }
@@ -172,7 +177,9 @@ public:
                           "a producer fills only buffers of its own backend (rule R17)");
             if constexpr (std::is_same_v<typename Buf::backend_type, B>) {
                 check_usable("plan", buf);
-                return choose(buf.allocation(), buf.size_bytes());
+                using T = typename Buf::value_type;
+                const auto layout = detail::fill_layout::of(buf.size(), sizeof(T), opt_.grain_bytes, opt_.chunk_bytes);
+                return choose(buf.allocation(), buf.size_bytes(), writers_for(layout.grains));
             }
         }
         return {};
@@ -229,13 +236,13 @@ private:
     produce_result<fence_type> fill_impl(Buf& buf, Fn& fn) {
         using T = typename Buf::value_type;
         check_usable("fill", buf);
-        produce_result<fence_type> res = start_result(buf);
         const detail::fill_layout layout =
             detail::fill_layout::of(buf.size(), sizeof(T), opt_.grain_bytes, opt_.chunk_bytes);
+        produce_result<fence_type> res = start_result(buf, writers_for(layout.grains));
         res.grains = layout.grains;
         const detail::fill_target<allocation_type> target = prepare_target(buf, res.path, layout, sizeof(T));
         detail::fill_job<B, T, Fn> job(*backend_, fn, layout, target, opt_.wait_timeout);
-        job.run(*team_);
+        job.run(*team_, res.threads);
         if (job.failed()) {
             finish_failed(buf, job.copies());
             job.raise();
@@ -245,11 +252,11 @@ private:
 
     // The result so far: threads, bytes, and the path and why (`choose`).
     template <class Buf>
-    produce_result<fence_type> start_result(const Buf& buf) const {
+    produce_result<fence_type> start_result(const Buf& buf, unsigned writers) const {
         produce_result<fence_type> res;
-        res.threads = team_->size();
+        res.threads = writers;
         res.bytes = buf.size_bytes();
-        produce_plan p = choose(buf.allocation(), res.bytes);
+        produce_plan p = choose(buf.allocation(), res.bytes, writers);
         res.path = p.path;
         res.reason = std::move(p.reason);
         return res;
@@ -327,12 +334,12 @@ private:
 
     /// The backend's decision where it has one (`plan_produce`); else memory without a mapping is
     /// staged and mapped memory written directly. `force` applies to mapped memory only.
-    produce_plan choose(const allocation_type& a, std::uint64_t bytes) const {
+    produce_plan choose(const allocation_type& a, std::uint64_t bytes, unsigned writers) const {
         const bool staged = !a.report().zero_copy;
         if (opt_.force && !staged)
             return {*opt_.force, "forced by produce_options::force (" + std::string(to_string(*opt_.force)) + ")"};
         if constexpr (ProducePlanner<B>) {
-            return backend_->plan_produce(a, bytes, team_->size());
+            return backend_->plan_produce(a, bytes, writers);
         } else if (staged) {
             return {produce_path::staged_pipelined,
                     "the buffer's device memory has no host mapping: the writers fill its staging buffer and each "
@@ -340,6 +347,14 @@ private:
         } else {
             return {produce_path::direct, "zero-copy memory: the writers store into the buffer's mapping"};
         }
+    }
+
+    /// Writers of a fill of `grains` grains: enough to give each `min_grains_per_writer` grains,
+    /// at least one, at most the team.
+    [[nodiscard]] unsigned writers_for(std::size_t grains) const noexcept {
+        const std::size_t per = opt_.min_grains_per_writer;
+        const std::size_t want = std::max<std::size_t>(1, grains / per + (grains % per != 0 ? 1 : 0));
+        return static_cast<unsigned>(std::min<std::size_t>(team_->size(), want));
     }
 
     /// Makes a ring of at least `ring_chunks` chunks of `chunk` elements of `elem` bytes whose

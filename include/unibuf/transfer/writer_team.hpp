@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -24,11 +25,12 @@ namespace unibuf {
 
 /// @brief A fixed team of threads that run one job at a time (no thread start per job).
 ///
-/// Between jobs a thread spins for `spin` (default 50 µs) on the job counter before it sleeps in
-/// an atomic wait, so back-to-back fills start without a wake-up per thread (waking sleeping
+/// Between jobs a thread spins for `spin` (default 50 µs) on its own job counter before it sleeps
+/// in an atomic wait, so back-to-back fills start without a wake-up per thread (waking sleeping
 /// threads one after another costs as much as a small fill's writing; measured: see
-/// bench/RESULTS.md); idle teams sleep. Jobs are published and finished through atomics (no mutex
-/// to re-acquire per thread).
+/// bench/RESULTS.md); idle teams sleep. A job names how many threads it needs: only those are
+/// handed the job (and woken), so a small fill does not pay for waking writers it has no work for.
+/// Jobs are published and finished through atomics (no mutex to re-acquire per thread).
 ///
 /// Neither copyable nor movable (its threads refer to it), so a team is never empty: it has its
 /// threads from construction to destruction.
@@ -39,6 +41,7 @@ public:
     /// @throws std::system_error invalid_argument for 0 threads
     explicit writer_team(unsigned threads, std::chrono::nanoseconds spin = std::chrono::microseconds(50)) : spin_(spin) {
         if (threads == 0) throw_error(errc::invalid_argument, "unibuf: writer_team of 0 threads; ask for at least 1");
+        go_ = std::make_unique<counter[]>(threads);
         threads_.reserve(threads);
         for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this, i] { loop(i); });
     }
@@ -47,25 +50,31 @@ public:
     /// @brief Stops and joins the threads (a job in progress finishes first).
     ~writer_team() {
         stop_.store(true, std::memory_order_relaxed);
-        generation_.fetch_add(1, std::memory_order_release);
-        generation_.notify_all();
+        for (unsigned i = 0; i < size(); ++i) {
+            go_[i].value.fetch_add(1, std::memory_order_release);
+            go_[i].value.notify_one();
+        }
         for (auto& t : threads_) t.join();
     }
 
     /// @brief Number of threads.
     [[nodiscard]] unsigned size() const noexcept { return static_cast<unsigned>(threads_.size()); }
 
-    /// @brief Runs `job(i)` on every thread i (it must not throw) while `caller()` runs on this
-    /// thread, and returns when all of them finished. An exception of `caller` is rethrown after
+    /// @brief Runs `job(i)` on threads i = 0 .. `threads` - 1 (all when 0 or more than the team
+    /// has; the job must not throw) while `caller()` runs on this thread, and returns when all of
+    /// them finished. The other threads are not woken. An exception of `caller` is rethrown after
     /// the jobs finished (the caller must make them stop). Not reentrant: one job at a time.
     /// @throws whatever `caller` throws
     template <class Job, class Caller>
-    void run(Job&& job, Caller&& caller) {
+    void run(Job&& job, Caller&& caller, unsigned threads = 0) {
         const std::function<void(unsigned)> f = std::forward<Job>(job);
+        const unsigned n = (threads == 0 || threads > size()) ? size() : threads;
         job_ = &f;
-        pending_.store(size(), std::memory_order_relaxed);
-        generation_.fetch_add(1, std::memory_order_release);  // publishes job_
-        generation_.notify_all();
+        pending_.store(n, std::memory_order_relaxed);
+        for (unsigned i = 0; i < n; ++i) {
+            go_[i].value.fetch_add(1, std::memory_order_release);  // publishes job_ to thread i
+            go_[i].value.notify_one();
+        }
 #if UNIBUF_EXCEPTIONS
         std::exception_ptr err;
         try {
@@ -89,17 +98,18 @@ private:
     }
 
     void loop(unsigned i) {
+        std::atomic<std::uint64_t>& go = go_[i].value;
         std::uint64_t seen = 0;
         for (;;) {
-            std::uint64_t g = generation_.load(std::memory_order_acquire);
+            std::uint64_t g = go.load(std::memory_order_acquire);
             const auto spin_end = detail::deadline_after(spin_);
             while (g == seen && std::chrono::steady_clock::now() < spin_end) {
                 for (int k = 0; k < 32; ++k) detail::cpu_relax();
-                g = generation_.load(std::memory_order_acquire);
+                g = go.load(std::memory_order_acquire);
             }
             while (g == seen) {
-                generation_.wait(seen, std::memory_order_acquire);
-                g = generation_.load(std::memory_order_acquire);
+                go.wait(seen, std::memory_order_acquire);
+                g = go.load(std::memory_order_acquire);
             }
             seen = g;
             if (stop_.load(std::memory_order_relaxed)) return;
@@ -108,8 +118,13 @@ private:
         }
     }
 
+    // One job counter per thread, each on its own cache line: a job wakes only the threads it uses.
+    struct alignas(64) counter {
+        std::atomic<std::uint64_t> value{0};
+    };
+
     std::chrono::nanoseconds spin_;
-    std::atomic<std::uint64_t> generation_{0};
+    std::unique_ptr<counter[]> go_;
     std::atomic<std::uint32_t> pending_{0};
     std::atomic<bool> stop_{false};
     const std::function<void(unsigned)>* job_ = nullptr;  // written before generation_ is bumped

@@ -116,9 +116,9 @@ public:
     fill_job(const fill_job&) = delete;
     fill_job& operator=(const fill_job&) = delete;
 
-    /// @brief Runs the writers on `team` and the coordinator here; returns when all stopped.
-    void run(writer_team& team) {
-        team.run([this](unsigned) { write_grains(); }, [this] { coordinate_guarded(); });
+    /// @brief Runs `writers` writers on `team` and the coordinator here; returns when all stopped.
+    void run(writer_team& team, unsigned writers) {
+        team.run([this](unsigned) { write_grains(); }, [this] { coordinate_guarded(); }, writers);
     }
 
     /// @brief True when the fill stopped on an error (`raise` reports it).
