@@ -25,7 +25,8 @@ for r in torch["results"]:
 threads = sorted({t for (_, t) in series})
 fig, axes = plt.subplots(1, len(threads), figsize=(4 * len(threads), 3.6), sharey=True)
 styles = {"direct": ("direct stores into the BAR", "o-"), "staged": ("pipelined staging", "s-"),
-          "automatic": ("unibuf automatic", "D-"), "PyTorch": ("PyTorch pinned + copy_", "k^--")}
+          "automatic": ("unibuf automatic", "D-"),
+          "automatic_all": ("automatic, every writer woken", "x:"), "PyTorch": ("PyTorch pinned + copy_", "k^--")}
 for ax, t in zip(axes, threads):
     for path, (label, fmt) in styles.items():
         pts = sorted(series.get((path, t), {}).items())
