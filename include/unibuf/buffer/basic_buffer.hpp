@@ -729,19 +729,7 @@ private:
 
     template <class F>
     std::error_code guard(F&& f) noexcept {
-#if UNIBUF_EXCEPTIONS
-        try {
-            f();
-        } catch (const std::system_error& e) {
-            return e.code();
-        } catch (...) {
-            return errc::invalid_argument;
-        }
-        return {};
-#else
-        f();
-        return {};
-#endif
+        return detail::code_of(std::forward<F>(f));
     }
 
     void wait_idle(const char* what) {

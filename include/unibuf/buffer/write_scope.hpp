@@ -141,19 +141,7 @@ public:
     /// The scope is closed afterwards in every case.
     [[nodiscard]] std::error_code try_commit() noexcept {
         if (buf_ == nullptr) return {};
-#if UNIBUF_EXCEPTIONS
-        try {
-            commit();
-        } catch (const std::system_error& e) {
-            return e.code();
-        } catch (...) {
-            return errc::invalid_argument;
-        }
-        return {};
-#else
-        commit();
-        return {};
-#endif
+        return detail::code_of([this] { commit(); });
     }
 
 private:

@@ -95,6 +95,27 @@ namespace detail {
 #endif
 }
 
+namespace detail {
+/// @brief Runs `f` and returns the code of the `std::system_error` it threw (empty when it
+/// returned; `invalid_argument` for any other exception): the one body of the `try_` variants
+/// that wrap a throwing call. Without exceptions `f` aborts on its own errors, so it just runs.
+template <class F>
+[[nodiscard]] std::error_code code_of(F&& f) noexcept {
+#if UNIBUF_EXCEPTIONS
+    try {
+        f();
+    } catch (const std::system_error& e) {
+        return e.code();
+    } catch (...) {
+        return make_error_code(errc::invalid_argument);
+    }
+#else
+    f();
+#endif
+    return {};
+}
+} // namespace detail
+
 /// @brief Throws when `ec` holds an error, with `what` as the message.
 inline void throw_if(const std::error_code& ec, const std::string& what) {
     if (ec) {
