@@ -2,7 +2,8 @@
 /// @brief The whole backend contract in code: `Backend` (what a buffer needs: allocate, map,
 /// flush/invalidate, copy, fences, bounded waits), `FenceSource` (the fence after all submitted
 /// work, under one name), `DispatchingBackend` (compute dispatch of a kernel), `ProducePlanner`
-/// (a backend's own choice of fill path), and `bound_range`, a buffer range as a dispatch sees it.
+/// (a backend's own choice of fill path), `CopyBatchingBackend` (several copies in one
+/// submission), and `bound_range`, a buffer range as a dispatch sees it.
 #pragma once
 
 #include "../core/vocabulary.hpp"
@@ -100,6 +101,17 @@ concept DispatchingBackend = Backend<B> && requires(B& b, Kernel& k, dispatch_si
 template <class B>
 concept ProducePlanner = Backend<B> && requires(const B& b, const typename B::allocation& a) {
     { b.plan_produce(a, std::uint64_t{}, 1u) } -> std::convertible_to<produce_plan>;
+};
+
+/// @brief A backend that records several copies into one submission: `begin()` gives a batch
+/// with `copy(src, src_off, dst, dst_off, n)`, `upload(a, off, n)` (its staging -> its device
+/// memory) and `submit()` returning the batch's fence (Vulkan). The producer queues the copies of a
+/// group of complete chunks as one batch on such a backend, and one copy or flush per chunk on others.
+template <class B>
+concept CopyBatchingBackend = Backend<B> && requires(B& b, typename B::allocation& x) {
+    b.begin().copy(x, 0, x, 0, 0);
+    b.begin().upload(x, 0, 0);
+    { b.begin().submit() } -> std::same_as<typename B::fence>;
 };
 
 } // namespace unibuf

@@ -312,7 +312,7 @@ inline void vulkan_batch::dispatch(const vulkan_kernel& k, dispatch_size groups,
 }
 
 static_assert(Backend<vulkan_backend> && FenceSource<vulkan_backend> && ProducePlanner<vulkan_backend> &&
-                  DispatchingBackend<vulkan_backend, vulkan_kernel>,
+                  DispatchingBackend<vulkan_backend, vulkan_kernel> && CopyBatchingBackend<vulkan_backend>,
               "vulkan_backend keeps the backend contract of backend/concepts.hpp");
 
 } // namespace unibuf

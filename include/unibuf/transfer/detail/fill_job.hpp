@@ -40,18 +40,6 @@
 
 namespace unibuf::detail {
 
-/// @brief A backend that records several copies into one submission: `begin()` opens a batch
-/// with `copy(src, src_offset, dst, dst_offset, bytes)`, `upload(allocation, offset, bytes)` (an
-/// allocation's own staging to its device memory) and `submit()`, the one fence of them all
-/// (Vulkan). The producer queues the copies of a group of complete chunks as one batch on such a
-/// backend, and one copy or flush per chunk on others.
-template <class B>
-concept copy_batching_backend = Backend<B> && requires(B& b, typename B::allocation& x) {
-    b.begin().copy(x, 0, x, 0, 0);
-    b.begin().upload(x, 0, 0);
-    { b.begin().submit() } -> std::same_as<typename B::fence>;
-};
-
 /// @brief How one fill of `elements` elements is cut: grains (one writer call each, handed out in
 /// order) and chunks (one transfer each, whole grains), all in elements.
 struct fill_layout {
@@ -297,7 +285,7 @@ private:
             for (std::size_t c = from; c < to; ++c)
                 (void)backend_.flush(*target_.ring, slot_offset(c), chunk_bytes(c));  // non-coherent staging memory
         fence_type f{};
-        if constexpr (copy_batching_backend<B>) {
+        if constexpr (CopyBatchingBackend<B>) {
             auto batch = backend_.begin();
             for (std::size_t c = from; c < to; ++c) {
                 if (ring) batch.copy(*target_.ring, slot_offset(c), dest, target_.base + chunk_offset(c), chunk_bytes(c));
