@@ -38,7 +38,7 @@ for ax, t in zip(axes, threads):
     ax.grid(alpha=0.3)
 axes[0].set_ylabel("producer -> GPU (GB/s, median)")
 axes[0].legend(fontsize=7)
-fig.suptitle(f"{vk['context'].get('vulkan_device', '')}: producer throughput (automatic: staged from 48 MiB and 2 writers)", fontsize=10)
+fig.suptitle(f"{vk['context'].get('vulkan_device', '')}: producer throughput (automatic: staged from 48 MiB and 4 writers)", fontsize=10)
 fig.tight_layout()
 fig.savefig(sys.argv[3], dpi=110)
 print("wrote", sys.argv[3])

@@ -298,8 +298,9 @@ int main(int argc, char** argv) {
     }
     // Producer throughput: the crossover of direct stores and pipelined staging over size and
     // writer threads (the plot of bench/RESULTS.md), then chunk sizes of the staged path.
-    std::vector<std::uint64_t> sizes = {4 * MiB, 16 * MiB, 32 * MiB, 64 * MiB, 256 * MiB, 1 * GiB};
-    std::vector<unsigned> threads = {1, 4, 8, 16};
+    // 24 and 48 MiB and 2 writers bracket the staged path's thresholds (vulkan::producer_thresholds).
+    std::vector<std::uint64_t> sizes = {4 * MiB, 16 * MiB, 24 * MiB, 32 * MiB, 48 * MiB, 64 * MiB, 256 * MiB, 1 * GiB};
+    std::vector<unsigned> threads = {1, 2, 4, 8, 16};
     if (quick) {
         sizes = {16 * MiB};
         threads = {1, 2};

@@ -554,11 +554,13 @@ private:
 /// throughput): stores through the BAR saturate from a few writers on, while the pipelined staging
 /// path (8 MiB chunks, complete chunks batched per submission) outruns them on large fills with
 /// several writers but loses on small ones, where its fill and drain dominate. Hence staged from
-/// 48 MiB, between the size where the two paths are level and the first size where staging wins,
-/// with at least 2 writers; with one writer the two paths are within noise of each other, so direct.
+/// 48 MiB, the first size where staging wins clearly (at 32 MiB the two paths are level), with at
+/// least 4 writers: with 1 or 2 writers the writers, not the transfer, are the limit and direct
+/// stores win at every size measured (H200 crossover of 2026-11-29).
 struct producer_thresholds {
-    /// @brief Fewest writer threads for the staged path.
-    unsigned staged_min_threads = 2;
+    /// @brief Fewest writer threads (of the fill: `producer` passes the writers it uses) for the
+    /// staged path.
+    unsigned staged_min_threads = 4;
     /// @brief Fewest bytes for the staged path (below it the pipeline's fill and drain cost more
     /// than the faster transfer saves).
     std::uint64_t staged_min_bytes = std::uint64_t{48} << 20;
