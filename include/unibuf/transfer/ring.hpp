@@ -168,30 +168,35 @@ public:
     /// @brief Number of slots.
     [[nodiscard]] static constexpr std::size_t size() noexcept { return N; }
 
-    /// @brief A producer's lease on one slot: write the buffer, then `publish`.
-    class write_slot {
+    /// @brief A lease on one slot, for a producer (`Write`: write the buffer, then `publish`) or a
+    /// consumer (read the published buffer, then `release`). Move-only; a moved-from, published
+    /// or released lease is empty: `operator bool` is false and every other member throws
+    /// `invalid_argument`. Use the names `write_slot` and `read_slot`.
+    template <bool Write>
+    class lease {
     public:
         /// @brief An empty lease (holds no slot).
-        write_slot() = default;
+        lease() = default;
         /// @brief Takes over `o`'s slot; `o` becomes empty.
-        write_slot(write_slot&& o) noexcept : ring_(std::exchange(o.ring_, nullptr)), seq_(std::exchange(o.seq_, 0)) {}
-        /// @brief Abandons the slot held before (if any), then takes over `o`'s; `o` becomes empty.
-        write_slot& operator=(write_slot&& o) noexcept {
+        lease(lease&& o) noexcept : ring_(std::exchange(o.ring_, nullptr)), seq_(std::exchange(o.seq_, 0)) {}
+        /// @brief Ends the slot held before (if any, as the destructor does), then takes over
+        /// `o`'s; `o` becomes empty.
+        lease& operator=(lease&& o) noexcept {
             if (this != &o) {
-                if (ring_ != nullptr) ring_->finish_write(seq_, fence_type{}, true);
+                end_unfinished();
                 ring_ = std::exchange(o.ring_, nullptr);
                 seq_ = std::exchange(o.seq_, 0);
             }
             return *this;
         }
-        write_slot(const write_slot&) = delete;
-        write_slot& operator=(const write_slot&) = delete;
-        /// @brief Abandons an unpublished slot: consumers skip its sequence. Nothing when empty.
-        ~write_slot() {
-            if (ring_ != nullptr) ring_->finish_write(seq_, fence_type{}, true);
-        }
+        lease(const lease&) = delete;
+        lease& operator=(const lease&) = delete;
+        /// @brief A write lease abandons an unpublished slot (consumers skip its sequence); a read
+        /// lease releases its slot with no device fence (a host consumer that is done). Nothing
+        /// when empty.
+        ~lease() { end_unfinished(); }
 
-        /// @brief The slot's buffer (this lease's alone until `publish`).
+        /// @brief The slot's buffer (this lease's alone until `publish` / `release`).
         /// @throws std::system_error invalid_argument on an empty lease
         [[nodiscard]] slot_type& buffer() const { return held("buffer()")->slots_[seq_ % S]; }
         /// @brief The slot's buffer, as `buffer()` (throws the same on an empty lease).
@@ -213,99 +218,57 @@ public:
         /// @brief True while the lease holds a slot (false when empty).
         [[nodiscard]] explicit operator bool() const noexcept { return ring_ != nullptr; }
 
-        /// @brief Hands the item to the consumers. `f` is device work that writes the slot
-        /// (consumers wait for it); default: the host wrote it and it is ready now. The lease
-        /// becomes empty.
+        /// @brief Write lease: hands the item to the consumers. `f` is device work that writes
+        /// the slot (consumers wait for it); default: the host wrote it and it is ready now. The
+        /// lease becomes empty.
         /// @throws std::system_error invalid_argument on an empty lease (already published, moved
         ///         from, or never claimed)
-        void publish(const fence_type& f = fence_type{}) {
+        void publish(const fence_type& f = fence_type{})
+            requires Write
+        {
             (void)held("publish()");
             std::exchange(ring_, nullptr)->finish_write(std::exchange(seq_, 0), f, false);
         }
 
-    private:
-        friend class ring;
-        write_slot(ring* r, std::uint64_t s) noexcept : ring_(r), seq_(s) {}
-        ring* held(const char* what) const {
-            if (ring_ == nullptr)
-                throw_error(errc::invalid_argument, std::string("unibuf: ring: ") + what +
-                                                        " of an empty write_slot (moved from, published or never "
-                                                        "claimed)");
-            return ring_;
-        }
-        ring* ring_ = nullptr;
-        std::uint64_t seq_ = 0;
-    };
-
-    /// @brief A consumer's lease on one published slot: read the buffer, then `release`.
-    class read_slot {
-    public:
-        /// @brief An empty lease (holds no slot).
-        read_slot() = default;
-        /// @brief Takes over `o`'s slot; `o` becomes empty.
-        read_slot(read_slot&& o) noexcept : ring_(std::exchange(o.ring_, nullptr)), seq_(std::exchange(o.seq_, 0)) {}
-        /// @brief Releases the slot held before (if any, with no device fence), then takes over
-        /// `o`'s; `o` becomes empty.
-        read_slot& operator=(read_slot&& o) noexcept {
-            if (this != &o) {
-                if (ring_ != nullptr) ring_->finish_read(seq_, fence_type{});
-                ring_ = std::exchange(o.ring_, nullptr);
-                seq_ = std::exchange(o.seq_, 0);
-            }
-            return *this;
-        }
-        read_slot(const read_slot&) = delete;
-        read_slot& operator=(const read_slot&) = delete;
-        /// @brief Releases the slot with no device fence (a host consumer that is done). Nothing
-        /// when empty.
-        ~read_slot() {
-            if (ring_ != nullptr) ring_->finish_read(seq_, fence_type{});
-        }
-
-        /// @brief The slot's buffer (this lease's alone until `release`).
-        /// @throws std::system_error invalid_argument on an empty lease
-        [[nodiscard]] slot_type& buffer() const { return held("buffer()")->slots_[seq_ % S]; }
-        /// @brief The slot's buffer, as `buffer()` (throws the same on an empty lease).
-        [[nodiscard]] slot_type& operator*() const { return buffer(); }
-        /// @brief Member access to the slot's buffer (throws as `buffer()` on an empty lease).
-        [[nodiscard]] slot_type* operator->() const { return &buffer(); }
-        /// @brief The item's sequence number.
-        /// @throws std::system_error invalid_argument on an empty lease
-        [[nodiscard]] std::uint64_t sequence() const {
-            (void)held("sequence()");
-            return seq_;
-        }
-        /// @brief The slot index (`sequence() % N`).
-        /// @throws std::system_error invalid_argument on an empty lease
-        [[nodiscard]] std::size_t index() const {
-            (void)held("index()");
-            return static_cast<std::size_t>(seq_ % S);
-        }
-        /// @brief True while the lease holds a slot (false when empty).
-        [[nodiscard]] explicit operator bool() const noexcept { return ring_ != nullptr; }
-
-        /// @brief Gives the slot back to the producers. `f` is device work that still reads the
-        /// slot (a GPU consumer's dispatch): the slot is not claimed again before `f` completes.
-        /// The lease becomes empty.
+        /// @brief Read lease: gives the slot back to the producers. `f` is device work that still
+        /// reads the slot (a GPU consumer's dispatch): the slot is not claimed again before `f`
+        /// completes. The lease becomes empty.
         /// @throws std::system_error invalid_argument on an empty lease (already released, moved
         ///         from, or never read)
-        void release(const fence_type& f = fence_type{}) {
+        void release(const fence_type& f = fence_type{})
+            requires(!Write)
+        {
             (void)held("release()");
             std::exchange(ring_, nullptr)->finish_read(std::exchange(seq_, 0), f);
         }
 
     private:
         friend class ring;
-        read_slot(ring* r, std::uint64_t s) noexcept : ring_(r), seq_(s) {}
+        lease(ring* r, std::uint64_t s) noexcept : ring_(r), seq_(s) {}
+        void end_unfinished() noexcept {
+            if (ring_ == nullptr) return;
+            if constexpr (Write) {
+                ring_->finish_write(seq_, fence_type{}, true);
+            } else {
+                ring_->finish_read(seq_, fence_type{});
+            }
+        }
         ring* held(const char* what) const {
             if (ring_ == nullptr)
-                throw_error(errc::invalid_argument, std::string("unibuf: ring: ") + what +
-                                                        " of an empty read_slot (moved from, released or never read)");
+                throw_error(errc::invalid_argument,
+                            std::string("unibuf: ring: ") + what +
+                                (Write ? " of an empty write_slot (moved from, published or never claimed)"
+                                       : " of an empty read_slot (moved from, released or never read)"));
             return ring_;
         }
         ring* ring_ = nullptr;
         std::uint64_t seq_ = 0;
     };
+
+    /// @brief A producer's lease on one slot: write the buffer, then `publish`.
+    using write_slot = lease<true>;
+    /// @brief A consumer's lease on one published slot: read the buffer, then `release`.
+    using read_slot = lease<false>;
 
     /// @brief A ring of `N` owning buffers of `elements` elements each, allocated now.
     /// @throws std::system_error from the buffers' allocation
