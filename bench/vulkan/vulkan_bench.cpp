@@ -2,13 +2,27 @@
 //
 // small_update/<path>/<bytes>     host writes a buffer that a dispatch then reads, until the dispatch's fence:
 //                                 zero_copy (write-combined device_mapped memory), staged_2submits (staging
-//                                 copy submit, then dispatch submit) and staged_1submit (copy + dispatch in
-//                                 one submission)
+//                                 copy submit, then dispatch submit), staged_1submit (copy + dispatch in
+//                                 one submission), staged_1submit_wc (a staging buffer the host does not
+//                                 read), staged_1submit_nt (the memcpy with streaming stores), staged_xfer
+//                                 (the copy on the transfer queue, the dispatch on the compute queue waiting
+//                                 for it); counters memcpy_us, submit_us, wait_us: medians of each phase.
+//                                 producer_<queue>/<bytes>/<T>threads: the host write by T producer writers
+// small_update_spin/...           the same with wait_strategy::spin
+// staged_parts/<part>/<bytes>     the staged update's parts alone: memcpy (into the staging memory; the label
+//                                 names its type), copy/<queue> (upload submit + wait), dispatch (+ wait),
+//                                 copy_dirty (the copy of staging memory the host has just written),
+//                                 copy_dispatch (copy + dispatch in one submission, no memcpy)
+// copy_engine/<variant>/<MiB>     host memory -> device memory, one submission of 8 MiB copies, + wait: the
+//                                 copy queue's rate alone; <queue> compute, transfer, both (copy_queue::both),
+//                                 compute_cached_src, compute_one_copy, compute_32MiB_copies
 // round_trip_4KiB/<wait>          basic_buffer write 4 KiB -> dispatch -> read 4 KiB, p50/p99 per wait strategy
 // wait_floor/<wait>               a 4-byte device copy and its wait: the submit + wait latency alone
+//                                 (transfer_spin: on the transfer queue)
 // producer/<path>/<MiB>/<threads> unibuf::producer's writer threads fill a buffer until the device can
 //                                 use it (bytes/s): direct, staged, device, host, automatic (see below)
 // producer_chunk/staged/...       the staged path with other chunk sizes
+// producer_queue/<queue>/<path>/... the producer with its staging copies forced onto one queue (or both)
 //
 // Environment: UNIBUF_BENCH_QUICK=1 small sizes (CI smoke run on lavapipe); UNIBUF_BENCH_VALIDATION=1
 // validation + sync validation on, exit code 1 on any message; UNIBUF_BENCH_MAX_THREADS caps writers.
@@ -18,7 +32,12 @@
 
 #include <benchmark/benchmark.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -73,15 +92,72 @@ memory_request raw(std::uint64_t bytes, placement_kind p, bool host_read, bool w
 
 void fail(benchmark::State& state, const std::exception& e) { state.SkipWithError(e.what()); }
 
+// Runs the benchmark body with copy-only submissions on `q`, then restores the default.
+struct copy_queue_scope {
+    explicit copy_queue_scope(copy_queue q) { dev().set_copy_queue(q, 0); }
+    ~copy_queue_scope() { dev().set_copy_queue(backend::options{}.copies, backend::options{}.transfer_min_bytes); }
+    copy_queue_scope(const copy_queue_scope&) = delete;
+    copy_queue_scope& operator=(const copy_queue_scope&) = delete;
+};
+
+// Median of per-iteration samples (sorts them).
+double median(std::vector<double>& v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+double us_since(std::chrono::steady_clock::time_point t0, std::chrono::steady_clock::time_point t1) {
+    return std::chrono::duration<double, std::micro>(t1 - t0).count();
+}
+
+std::string memory_label(std::uint32_t type) {
+    const auto& t = dev().context().capabilities().memory.types;
+    return "type " + std::to_string(type) + " " +
+           (type < t.size() ? vulkan::describe_memory_flags(t[type].flags) : std::string("?"));
+}
+
 // ---- small buffer update ---------------------------------------------------------------------
 
-enum class update_path { zero_copy, staged_2submits, staged_1submit };
+enum class update_path { zero_copy, staged_2submits, staged_1submit, staged_xfer, staged_1submit_wc, staged_1submit_nt };
 
-void small_update(benchmark::State& state, update_path path, std::uint64_t bytes) {
+// memcpy with non-temporal (streaming) stores where the target has SSE2 and both sides are 16-byte
+// aligned: the written lines leave the CPU caches, so a device read of them need not snoop dirty
+// lines out of the caches.
+void stream_copy(void* dst, const void* src, std::size_t n) {
+#if defined(__SSE2__)
+    if (reinterpret_cast<std::uintptr_t>(dst) % 16 == 0 && reinterpret_cast<std::uintptr_t>(src) % 16 == 0) {
+        auto* d = static_cast<__m128i*>(dst);
+        const auto* s = static_cast<const __m128i*>(src);
+        const std::size_t blocks = n / 16;
+        for (std::size_t i = 0; i < blocks; ++i) _mm_stream_si128(d + i, _mm_load_si128(s + i));
+        _mm_sfence();
+        std::memcpy(static_cast<std::byte*>(dst) + blocks * 16, static_cast<const std::byte*>(src) + blocks * 16, n % 16);
+        return;
+    }
+#endif
+    std::memcpy(dst, src, n);
+}
+
+void small_update(benchmark::State& state, update_path path, std::uint64_t bytes, wait_strategy w) {
     try {
         auto& b = dev();
+        b.set_wait_strategy(w);
+        std::optional<copy_queue_scope> queue;
+        if (path == update_path::staged_xfer) {
+            if (!b.has_transfer_queue()) {
+                state.SkipWithError(("no transfer queue: " + b.copy_queue_report()).c_str());
+                return;
+            }
+            queue.emplace(copy_queue::transfer);
+        } else if (path != update_path::zero_copy) {
+            queue.emplace(copy_queue::compute);
+        }
         const bool staged = path != update_path::zero_copy;
-        auto x = b.allocate(staged ? raw(bytes, placement_kind::device, true, false)
+        const bool wc = path == update_path::zero_copy || path == update_path::staged_1submit_wc;
+        // staged_1submit_wc: a staging buffer the host does not read (the uncached kind where the
+        // device has one; placement::device takes no coherence::write_combined, rule R6).
+        auto x = b.allocate(staged ? raw(bytes, placement_kind::device, !wc, false)
                                    : raw(bytes, placement_kind::device_mapped, false, true));
         auto y = b.allocate(raw(bytes, placement_kind::device, true, false));
         std::vector<float> src(bytes / sizeof(float), 1.0f);
@@ -89,8 +165,12 @@ void small_update(benchmark::State& state, update_path path, std::uint64_t bytes
         const saxpy_params p{0.5f, n};
         const bound_range<backend> ranges[] = {{&x, 0, bytes, usage::read}, {&y, 0, bytes, usage::read_write}};
         const dispatch_size groups{(n + 63) / 64, 1, 1};
+        std::vector<double> copy_us, submit_us, wait_us;
         for (auto _ : state) {
-            std::memcpy(x.host_data(), src.data(), bytes);
+            const auto t0 = std::chrono::steady_clock::now();
+            if (path == update_path::staged_1submit_nt) stream_copy(x.host_data(), src.data(), bytes);
+            else std::memcpy(x.host_data(), src.data(), bytes);
+            const auto t1 = std::chrono::steady_clock::now();
             backend::fence f;
             switch (path) {
                 case update_path::zero_copy: {
@@ -98,12 +178,15 @@ void small_update(benchmark::State& state, update_path path, std::uint64_t bytes
                     f = b.dispatch(saxpy(), groups, ranges, push_constants(p), {});
                     break;
                 }
-                case update_path::staged_2submits: {
+                case update_path::staged_2submits:
+                case update_path::staged_xfer: {
                     const backend::fence up = b.flush(x, 0, bytes);  // copy submit
                     f = b.dispatch(saxpy(), groups, ranges, push_constants(p), std::span(&up, 1));  // dispatch submit
                     break;
                 }
-                case update_path::staged_1submit: {
+                case update_path::staged_1submit:
+                case update_path::staged_1submit_wc:
+                case update_path::staged_1submit_nt: {
                     auto batch = b.begin();
                     batch.upload(x, 0, bytes);
                     batch.dispatch(saxpy(), groups, ranges, push_constants(p));
@@ -111,13 +194,159 @@ void small_update(benchmark::State& state, update_path path, std::uint64_t bytes
                     break;
                 }
             }
+            const auto t2 = std::chrono::steady_clock::now();
             if (!b.wait(f, default_wait_timeout)) throw std::runtime_error("wait timed out");
+            const auto t3 = std::chrono::steady_clock::now();
+            copy_us.push_back(us_since(t0, t1));
+            submit_us.push_back(us_since(t1, t2));
+            wait_us.push_back(us_since(t2, t3));
         }
         state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
         state.counters["bytes"] = static_cast<double>(bytes);
+        state.counters["memcpy_us"] = median(copy_us);
+        state.counters["submit_us"] = median(submit_us);
+        state.counters["wait_us"] = median(wait_us);
         state.SetLabel(x.report().zero_copy ? "zero-copy type " + std::to_string(x.memory_type())
                                             : "staged " + std::to_string(x.memory_type()) + "<-" +
                                                   std::to_string(x.staging_memory_type()));
+        b.set_wait_strategy(wait_strategy::spin_then_block);
+    } catch (const std::exception& e) {
+        dev().set_wait_strategy(wait_strategy::spin_then_block);
+        fail(state, e);
+    }
+}
+
+// The staged update written by a producer's writer threads (as PyTorch's copy_ uses its intra-op
+// threads): `threads` writers fill placement::device memory through its staging buffer (one copy,
+// on queue `q`), then the dispatch reads it; until the dispatch's fence.
+void small_update_producer(benchmark::State& state, copy_queue q, std::uint64_t bytes, unsigned threads,
+                           wait_strategy w) {
+    try {
+        auto& b = dev();
+        if ((q == copy_queue::transfer || q == copy_queue::both) && !b.has_transfer_queue()) {
+            state.SkipWithError(("no transfer queue: " + b.copy_queue_report()).c_str());
+            return;
+        }
+        copy_queue_scope queue(q);
+        b.set_wait_strategy(w);
+        const std::size_t n = bytes / sizeof(float);
+        basic_buffer<float, backend, access::write_only, placement::device, sync::fenced> x(b, n);
+        basic_buffer<float, backend, access::read_write, placement::device, sync::fenced> y(b, n);
+        produce_options o;
+        o.grain_bytes = std::max<std::size_t>(4096, bytes / (4 * threads));
+        o.min_grains_per_writer = 1;
+        o.chunk_bytes = bytes;
+        producer<backend> prod(b, threads, o);
+        const std::vector<float> src(o.grain_bytes / sizeof(float), 1.0f);
+        const auto job = [&](write_only_view<float> out, std::size_t) { out.assign(std::span(src).first(out.size())); };
+        const saxpy_params p{0.5f, static_cast<std::uint32_t>(n)};
+        const dispatch_size groups{static_cast<std::uint32_t>((n + 63) / 64), 1, 1};
+        auto r = prod.fill(x, job);  // warm-up
+        std::vector<double> fill_us, wait_us;
+        for (auto _ : state) {
+            const auto t0 = std::chrono::steady_clock::now();
+            r = prod.fill(x, job);
+            const auto f = unibuf::dispatch(b, saxpy(), groups, push_constants(p), bind(x, usage::read),
+                                            bind(y, usage::read_write));
+            const auto t1 = std::chrono::steady_clock::now();
+            if (!b.wait(f, default_wait_timeout)) throw std::runtime_error("wait timed out");
+            fill_us.push_back(us_since(t0, t1));
+            wait_us.push_back(us_since(t1, std::chrono::steady_clock::now()));
+        }
+        state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+        state.counters["fill_submit_us"] = median(fill_us);
+        state.counters["wait_us"] = median(wait_us);
+        state.counters["writers"] = r.threads;
+        state.counters["copies"] = static_cast<double>(r.copies);
+        state.SetLabel(std::string(to_string(r.path)) + " | " + b.copy_queue_report());
+        b.set_wait_strategy(wait_strategy::spin_then_block);
+    } catch (const std::exception& e) {
+        dev().set_wait_strategy(wait_strategy::spin_then_block);
+        fail(state, e);
+    }
+}
+
+// The staged update's parts, each alone (same buffers as small_update's staged paths).
+enum class staged_part { memcpy, copy_compute, copy_transfer, dispatch, copy_dirty, copy_dispatch };
+
+void staged_parts(benchmark::State& state, staged_part part, std::uint64_t bytes) {
+    try {
+        auto& b = dev();
+        if (part == staged_part::copy_transfer && !b.has_transfer_queue()) {
+            state.SkipWithError(("no transfer queue: " + b.copy_queue_report()).c_str());
+            return;
+        }
+        copy_queue_scope queue(part == staged_part::copy_transfer ? copy_queue::transfer : copy_queue::compute);
+        auto x = b.allocate(raw(bytes, placement_kind::device, true, false));
+        auto y = b.allocate(raw(bytes, placement_kind::device, true, false));
+        std::vector<float> src(bytes / sizeof(float), 1.0f);
+        std::memcpy(x.host_data(), src.data(), bytes);
+        const auto n = static_cast<std::uint32_t>(bytes / sizeof(float));
+        const saxpy_params p{0.5f, n};
+        const bound_range<backend> ranges[] = {{&x, 0, bytes, usage::read}, {&y, 0, bytes, usage::read_write}};
+        const dispatch_size groups{(n + 63) / 64, 1, 1};
+        std::vector<double> submit_us, wait_us;
+        for (auto _ : state) {
+            if (part == staged_part::memcpy) {
+                std::memcpy(x.host_data(), src.data(), bytes);
+                benchmark::ClobberMemory();
+                continue;
+            }
+            if (part == staged_part::copy_dirty) std::memcpy(x.host_data(), src.data(), bytes);  // untimed
+            const auto t0 = std::chrono::steady_clock::now();
+            backend::fence f;
+            if (part == staged_part::dispatch) {
+                f = b.dispatch(saxpy(), groups, ranges, push_constants(p), {});
+            } else if (part == staged_part::copy_dispatch) {
+                auto batch = b.begin();
+                batch.upload(x, 0, bytes);
+                batch.dispatch(saxpy(), groups, ranges, push_constants(p));
+                f = batch.submit();
+            } else {
+                f = b.flush(x, 0, bytes);
+            }
+            const auto t1 = std::chrono::steady_clock::now();
+            if (!b.wait(f, default_wait_timeout)) throw std::runtime_error("wait timed out");
+            submit_us.push_back(us_since(t0, t1));
+            wait_us.push_back(us_since(t1, std::chrono::steady_clock::now()));
+        }
+        state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+        if (part != staged_part::memcpy) {
+            state.counters["submit_us"] = median(submit_us);
+            state.counters["wait_us"] = median(wait_us);
+        }
+        state.SetLabel("staging " + memory_label(x.staging_memory_type()) + " | " + b.copy_queue_report());
+    } catch (const std::exception& e) {
+        fail(state, e);
+    }
+}
+
+// The copy queue's rate: host memory -> device memory in `chunk` copies, one submission, + wait;
+// the source uncached (write-combined) system memory as the producer's ring, or cached.
+void copy_engine(benchmark::State& state, copy_queue q, std::uint64_t bytes, bool cached_src, std::uint64_t chunk) {
+    try {
+        auto& b = dev();
+        if ((q == copy_queue::transfer || q == copy_queue::both) && !b.has_transfer_queue()) {
+            state.SkipWithError(("no transfer queue: " + b.copy_queue_report()).c_str());
+            return;
+        }
+        copy_queue_scope queue(q);
+        auto src = b.allocate(raw(bytes, placement_kind::host, cached_src, !cached_src));
+        auto dst = b.allocate(raw(bytes, placement_kind::device, true, false));
+        std::memset(src.host_data(), 0x5a, bytes);
+        std::vector<double> submit_us;
+        for (auto _ : state) {
+            const auto t0 = std::chrono::steady_clock::now();
+            auto batch = b.begin();
+            for (std::uint64_t off = 0; off < bytes; off += chunk) batch.copy(src, off, dst, off, std::min(chunk, bytes - off));
+            const auto f = batch.submit();
+            submit_us.push_back(us_since(t0, std::chrono::steady_clock::now()));
+            if (!b.wait(f, default_wait_timeout)) throw std::runtime_error("wait timed out");
+        }
+        state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes));
+        state.counters["submit_us"] = median(submit_us);
+        state.SetLabel(memory_label(src.memory_type()) + " -> " + memory_label(dst.memory_type()) + " | " +
+                       b.copy_queue_report());
     } catch (const std::exception& e) {
         fail(state, e);
     }
@@ -157,9 +386,14 @@ void round_trip_4k(benchmark::State& state, wait_strategy w) {
     }
 }
 
-void wait_floor(benchmark::State& state, wait_strategy w) {
+void wait_floor(benchmark::State& state, wait_strategy w, copy_queue q) {
     try {
         auto& b = dev();
+        if ((q == copy_queue::transfer || q == copy_queue::both) && !b.has_transfer_queue()) {
+            state.SkipWithError(("no transfer queue: " + b.copy_queue_report()).c_str());
+            return;
+        }
+        copy_queue_scope queue(q);
         b.set_wait_strategy(w);
         auto a = b.allocate(raw(256, placement_kind::host, true, false));
         std::vector<double> us;
@@ -225,8 +459,14 @@ void run_producer(benchmark::State& state, Buf& buf, unsigned threads, producer_
 }
 
 void producer_bench(benchmark::State& state, producer_path path, std::uint64_t bytes, unsigned threads,
-                    std::size_t chunk_bytes) {
+                    std::size_t chunk_bytes, std::optional<copy_queue> q) {
     try {
+        if ((q == copy_queue::transfer || q == copy_queue::both) && !dev().has_transfer_queue()) {
+            state.SkipWithError(("no transfer queue: " + dev().copy_queue_report()).c_str());
+            return;
+        }
+        std::optional<copy_queue_scope> queue;
+        if (q) queue.emplace(*q);
         const std::size_t n = bytes;
         switch (path) {
             case producer_path::direct:
@@ -276,6 +516,7 @@ int main(int argc, char** argv) {
         benchmark::AddCustomContext("vulkan_device", caps.device_name);
         benchmark::AddCustomContext("vulkan_driver", caps.driver_name + " " + caps.driver_info);
         benchmark::AddCustomContext("vulkan_fences", dev().uses_timeline() ? "timeline semaphore" : "VkFence");
+        benchmark::AddCustomContext("vulkan_copy_queue", dev().copy_queue_report());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "unibuf vulkan bench: %s\n", e.what());
         return 1;
@@ -283,19 +524,84 @@ int main(int argc, char** argv) {
 
     for (std::uint64_t bytes : {4 * KiB, 64 * KiB, 1 * MiB}) {
         const std::string s = std::to_string(bytes / KiB) + "KiB";
-        benchmark::RegisterBenchmark(("small_update/zero_copy/" + s).c_str(), small_update, update_path::zero_copy, bytes)
+        constexpr auto stb = wait_strategy::spin_then_block;
+        benchmark::RegisterBenchmark(("small_update/zero_copy/" + s).c_str(), small_update, update_path::zero_copy, bytes,
+                                     stb)
             ->UseRealTime();
         benchmark::RegisterBenchmark(("small_update/staged_2submits/" + s).c_str(), small_update,
-                                     update_path::staged_2submits, bytes)
+                                     update_path::staged_2submits, bytes, stb)
             ->UseRealTime();
         benchmark::RegisterBenchmark(("small_update/staged_1submit/" + s).c_str(), small_update,
-                                     update_path::staged_1submit, bytes)
+                                     update_path::staged_1submit, bytes, stb)
             ->UseRealTime();
+        benchmark::RegisterBenchmark(("small_update/staged_xfer/" + s).c_str(), small_update, update_path::staged_xfer,
+                                     bytes, stb)
+            ->UseRealTime();
+        benchmark::RegisterBenchmark(("small_update/staged_1submit_wc/" + s).c_str(), small_update,
+                                     update_path::staged_1submit_wc, bytes, stb)
+            ->UseRealTime();
+        benchmark::RegisterBenchmark(("small_update/staged_1submit_nt/" + s).c_str(), small_update,
+                                     update_path::staged_1submit_nt, bytes, stb)
+            ->UseRealTime();
+        // The same with a spinning wait (the update's wait outlasts the default 50 us spin budget).
+        benchmark::RegisterBenchmark(("small_update_spin/staged_1submit/" + s).c_str(), small_update,
+                                     update_path::staged_1submit, bytes, wait_strategy::spin)
+            ->UseRealTime();
+        benchmark::RegisterBenchmark(("small_update_spin/staged_xfer/" + s).c_str(), small_update,
+                                     update_path::staged_xfer, bytes, wait_strategy::spin)
+            ->UseRealTime();
+        for (copy_queue q : {copy_queue::compute, copy_queue::transfer})
+            for (unsigned t : {1u, 4u, 8u}) {
+                if (t > max_threads) continue;
+                for (wait_strategy w : {stb, wait_strategy::spin})
+                    benchmark::RegisterBenchmark(((w == stb ? "small_update/producer_" : "small_update_spin/producer_") +
+                                                  std::string(to_string(q)) + "/" + s + "/" + std::to_string(t) + "threads")
+                                                     .c_str(),
+                                                 small_update_producer, q, bytes, t, w)
+                        ->UseRealTime();
+            }
+        const struct {
+            staged_part p;
+            const char* n;
+        } parts[] = {{staged_part::memcpy, "memcpy"},
+                     {staged_part::copy_compute, "copy/compute"},
+                     {staged_part::copy_transfer, "copy/transfer"},
+                     {staged_part::dispatch, "dispatch"},
+                     {staged_part::copy_dirty, "copy_dirty"},
+                     {staged_part::copy_dispatch, "copy_dispatch"}};
+        for (const auto& part : parts)
+            benchmark::RegisterBenchmark(("staged_parts/" + std::string(part.n) + "/" + s).c_str(), staged_parts, part.p,
+                                         bytes)
+                ->UseRealTime();
+    }
+    for (std::uint64_t bytes : {1 * MiB, 64 * MiB, 256 * MiB, 1 * GiB}) {
+        if (quick && bytes > 1 * MiB) continue;
+        const std::string mib = std::to_string(bytes / MiB) + "MiB";
+        for (copy_queue q : {copy_queue::compute, copy_queue::transfer, copy_queue::both})
+            benchmark::RegisterBenchmark(("copy_engine/" + std::string(to_string(q)) + "/" + mib).c_str(), copy_engine, q,
+                                         bytes, false, 8 * MiB)
+                ->UseRealTime()
+                ->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("copy_engine/compute_cached_src/" + mib).c_str(), copy_engine, copy_queue::compute,
+                                     bytes, true, 8 * MiB)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("copy_engine/compute_one_copy/" + mib).c_str(), copy_engine, copy_queue::compute,
+                                     bytes, false, bytes)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("copy_engine/compute_32MiB_copies/" + mib).c_str(), copy_engine,
+                                     copy_queue::compute, bytes, false, 32 * MiB)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
     }
     for (wait_strategy w : {wait_strategy::block, wait_strategy::spin, wait_strategy::spin_then_block}) {
         benchmark::RegisterBenchmark((std::string("round_trip_4KiB/") + name(w)).c_str(), round_trip_4k, w)->UseRealTime();
-        benchmark::RegisterBenchmark((std::string("wait_floor/") + name(w)).c_str(), wait_floor, w)->UseRealTime();
+        benchmark::RegisterBenchmark((std::string("wait_floor/") + name(w)).c_str(), wait_floor, w, copy_queue::compute)
+            ->UseRealTime();
     }
+    benchmark::RegisterBenchmark("wait_floor/transfer_spin", wait_floor, wait_strategy::spin, copy_queue::transfer)
+        ->UseRealTime();
     // Producer throughput: the crossover of direct stores and pipelined staging over size and
     // writer threads (the plot of bench/RESULTS.md), then chunk sizes of the staged path.
     // 24 and 48 MiB and 2 writers bracket the staged path's thresholds (vulkan::producer_thresholds).
@@ -323,18 +629,31 @@ int main(int argc, char** argv) {
                 if (t > max_threads) continue;
                 const std::string nm = std::string("producer/") + p.n + "/" + std::to_string(bytes / MiB) + "MiB/" +
                                        std::to_string(t) + "threads";
-                benchmark::RegisterBenchmark(nm.c_str(), producer_bench, p.p, bytes, t, default_chunk)
+                benchmark::RegisterBenchmark(nm.c_str(), producer_bench, p.p, bytes, t, default_chunk, std::optional<copy_queue>{})
                     ->UseRealTime()
                     ->Unit(benchmark::kMillisecond);
             }
         }
+    // The producer's staging copies on each queue (the transfer queue's case for the 0.85 target).
+    for (copy_queue q : {copy_queue::compute, copy_queue::transfer, copy_queue::both})
+        for (const auto& p : {paths[1], paths[4]})
+            for (auto bytes : quick ? std::vector<std::uint64_t>{16 * MiB} : std::vector<std::uint64_t>{256 * MiB, 1 * GiB})
+                for (unsigned t : quick ? std::vector<unsigned>{2} : std::vector<unsigned>{8, 16}) {
+                    if (t > max_threads || bytes > caps.max_allocation_size) continue;
+                    const std::string nm = std::string("producer_queue/") + std::string(to_string(q)) + "/" + p.n + "/" +
+                                           std::to_string(bytes / MiB) + "MiB/" + std::to_string(t) + "threads";
+                    benchmark::RegisterBenchmark(nm.c_str(), producer_bench, p.p, bytes, t, default_chunk,
+                                                 std::optional<copy_queue>(q))
+                        ->UseRealTime()
+                        ->Unit(benchmark::kMillisecond);
+                }
     if (!quick)
         for (std::size_t chunk : {2 * MiB, 4 * MiB, 16 * MiB, 32 * MiB})
-            for (auto bytes : {64 * MiB, 256 * MiB}) {
+            for (auto bytes : {64 * MiB, 256 * MiB, 1 * GiB}) {
                 const unsigned t = std::min(16u, max_threads);
                 const std::string nm = "producer_chunk/staged/" + std::to_string(bytes / MiB) + "MiB/" +
                                        std::to_string(t) + "threads/chunk:" + std::to_string(chunk / KiB) + "KiB";
-                benchmark::RegisterBenchmark(nm.c_str(), producer_bench, producer_path::staged, bytes, t, chunk)
+                benchmark::RegisterBenchmark(nm.c_str(), producer_bench, producer_path::staged, bytes, t, chunk, std::optional<copy_queue>{})
                     ->UseRealTime()
                     ->Unit(benchmark::kMillisecond);
             }

@@ -728,6 +728,7 @@ TEST_F(VulkanBackend, BringYourOwnDeviceWorksAndIsLeftAlive) {
         {
             vulkan_backend b(vulkan_context::adopt(app.handles(timeline)));
             EXPECT_FALSE(b.context().owns_handles());
+            EXPECT_FALSE(b.has_transfer_queue()) << "no transfer queue given: " << b.copy_queue_report();
             EXPECT_TRUE(b.context().collects_messages());
             EXPECT_EQ(b.uses_timeline(), timeline);
             EXPECT_EQ(static_cast<VkDevice>(b.context().device()), static_cast<VkDevice>(app.device));
@@ -751,6 +752,281 @@ TEST_F(VulkanBackend, BringYourOwnDeviceWorksAndIsLeftAlive) {
         app.device.destroyBuffer(buf, nullptr, app.d);
         EXPECT_EQ(static_cast<vk::Result>(app.d.vkDeviceWaitIdle(static_cast<VkDevice>(app.device))), vk::Result::eSuccess);
     }
+}
+
+// ---- the transfer queue ---------------------------------------------------------------------------
+//
+// On a device with a dedicated transfer family (NVIDIA) the context creates its queue and copy-only
+// submissions run there; lavapipe has one universal family, so there these tests run the same
+// bookkeeping with the transfer timeline emulated on the compute queue (options::emulate_transfer_queue):
+// two timeline semaphores, cross-queue waits, transfer-only barriers, under synchronization validation.
+
+/// A second backend whose copy-only submissions all go to the transfer queue (or its emulation).
+vulkan_backend& transfer_dev() {
+    static vulkan_backend b = [] {
+        vulkan_backend::options o;
+        o.copies = copy_queue::transfer;
+        o.emulate_transfer_queue = true;
+        o.thresholds.force_staging = true;
+        return vulkan_backend(unibuf_test::validated_context(), o);
+    }();
+    return b;
+}
+
+class TransferQueue : public VulkanBackend {
+protected:
+    void TearDown() override {
+        VulkanBackend::TearDown();
+        unibuf_test::expect_no_messages(transfer_dev());
+    }
+    vulkan_kernel& xsaxpy() {
+        static vulkan_kernel k = unibuf_test::make_saxpy(transfer_dev());
+        return k;
+    }
+};
+
+TEST_F(TransferQueue, TheContextFindsADedicatedTransferFamilyOrSaysWhyNot) {
+    const auto& ctx = dev().context();
+    const auto& d = ctx.dispatcher();
+    std::uint32_t nf = 0;
+    ctx.physical_device().getQueueFamilyProperties(&nf, nullptr, d);
+    std::vector<vk::QueueFamilyProperties> fams(nf);
+    ctx.physical_device().getQueueFamilyProperties(&nf, fams.data(), d);
+    const int dedicated = unibuf::detail::dedicated_transfer_family(fams);
+    const auto& caps = ctx.capabilities();
+    EXPECT_FALSE(caps.transfer_queue_note.empty());
+    if (dedicated < 0) {
+        EXPECT_FALSE(ctx.transfer_queue()) << "no dedicated family, yet a transfer queue";
+        EXPECT_FALSE(caps.transfer_queue);
+        EXPECT_NE(caps.transfer_queue_note.find("no queue family with transfer"), std::string::npos) << caps.transfer_queue_note;
+        EXPECT_FALSE(dev().has_transfer_queue());
+        EXPECT_NE(dev().copy_queue_report().find("compute queue"), std::string::npos) << dev().copy_queue_report();
+    } else {
+        ASSERT_TRUE(ctx.transfer_queue());
+        EXPECT_TRUE(caps.transfer_queue);
+        EXPECT_EQ(ctx.transfer_queue_family(), static_cast<std::uint32_t>(dedicated));
+        const auto flags = fams[ctx.transfer_queue_family()].queueFlags;
+        EXPECT_TRUE(flags & vk::QueueFlagBits::eTransfer);
+        EXPECT_FALSE(flags & vk::QueueFlagBits::eCompute);
+        EXPECT_FALSE(flags & vk::QueueFlagBits::eGraphics);
+        EXPECT_EQ(dev().has_transfer_queue(), dev().uses_timeline());
+    }
+    // Asked not to, the context creates none.
+    vulkan_context_options o;
+    o.transfer_queue = false;
+    vulkan_context plain(o);
+    EXPECT_FALSE(plain.transfer_queue());
+    EXPECT_NE(plain.capabilities().transfer_queue_note.find("false"), std::string::npos);
+    // The second backend has one (real or emulated) and says which.
+    ASSERT_TRUE(transfer_dev().has_transfer_queue());
+    EXPECT_NE(transfer_dev().copy_queue_report().find(dedicated < 0 ? "emulated" : "transfer queue ("),
+              std::string::npos)
+        << transfer_dev().copy_queue_report();
+}
+
+TEST_F(TransferQueue, StagedCopiesAndDispatchesRunInSubmissionOrderAcrossTheQueues) {
+    auto& b = transfer_dev();
+    constexpr std::uint32_t n = 4099;
+    constexpr std::uint64_t bytes = n * 4;
+    auto x = b.allocate(request(bytes, placement_kind::device));
+    auto y = b.allocate(request(bytes, placement_kind::device));
+    ASSERT_TRUE(x.staged());
+    auto* xs = reinterpret_cast<float*>(x.host_data());
+    auto* ys = reinterpret_cast<float*>(y.host_data());
+    std::fill(ys, ys + n, 0.0f);
+    auto f = b.flush(y, 0, bytes);  // transfer queue
+    for (int round = 1; round <= 5; ++round) {
+        for (std::uint32_t i = 0; i < n; ++i) xs[i] = static_cast<float>(round * 1000 + static_cast<int>(i % 7));
+        const auto up = b.flush(x, 0, bytes);                       // transfer queue, after the dispatch before
+        EXPECT_GT(up.value, f.value);
+        f = run_saxpy(b, xsaxpy(), x, y, 1.0f, std::span(&up, 1));  // compute queue, after the copy
+        ASSERT_TRUE(b.wait(up, default_wait_timeout));  // the staging memory is read until then
+    }
+    b.invalidate(y, 0, bytes);  // the copy back on the transfer queue, after the last dispatch
+    EXPECT_TRUE(b.is_complete(f));
+    for (std::uint32_t i = 0; i < n; ++i)
+        ASSERT_EQ(ys[i], 15000.0f + 5.0f * static_cast<float>(i % 7)) << "at " << i;
+}
+
+TEST_F(TransferQueue, CopiesOfOneBatchWaitOnlyWhereTheyTouchWhatAnEarlierCopyWrote) {
+    for (vulkan_backend* bp : {&dev(), &transfer_dev()}) {
+        auto& b = *bp;
+        SCOPED_TRACE(b.copy_queue_report());
+        constexpr std::uint64_t n = 64 * 1024;
+        auto src = b.allocate(request(2 * n, placement_kind::device));
+        auto mid = b.allocate(request(2 * n, placement_kind::device));
+        auto dst = b.allocate(request(2 * n, placement_kind::device));
+        for (std::uint64_t i = 0; i < 2 * n; ++i) src.host_data()[i] = static_cast<std::byte>((i * 7) & 0xff);
+        auto bt = b.begin();
+        bt.upload(src, 0, 2 * n);
+        bt.copy(src, 0, mid, 0, n);      // reads what the upload wrote: waits
+        bt.copy(src, n, mid, n, n);      // disjoint from the copy before: no wait needed, none taken
+        bt.copy(mid, 0, dst, n, n);      // reads what the copies wrote: waits
+        bt.copy(mid, n, dst, 0, n);
+        bt.copy(src, 0, mid, 0, 16);     // writes what the copy before read: waits
+        bt.download(dst, 0, 2 * n);
+        EXPECT_EQ(bt.size(), 7u);
+        const auto f = bt.submit();
+        ASSERT_TRUE(b.wait(f, default_wait_timeout));
+        b.invalidate(dst, 0, 0);
+        for (std::uint64_t i = 0; i < 2 * n; ++i) {
+            const std::uint64_t from = i < n ? i + n : i - n;
+            ASSERT_EQ(static_cast<int>(dst.host_data()[i]), static_cast<int>((from * 7) & 0xff)) << "at " << i;
+        }
+        unibuf_test::expect_no_messages(b);
+    }
+}
+
+TEST_F(TransferQueue, TheProducersStagingCopiesRunOnTheTransferQueue) {
+    auto& b = transfer_dev();
+    produce_options o;
+    o.grain_bytes = 4096;
+    o.chunk_bytes = 3 * 4096;
+    o.force = produce_path::staged_pipelined;
+    constexpr std::size_t n = (1u << 20) / 4 + 5;
+    for (unsigned threads : {1u, 4u}) {
+        producer<vulkan_backend> prod(b, threads, o);
+        upload_buffer<std::uint32_t, vulkan_backend> up(b, n);
+        const auto r = prod.fill(up, [&](write_only_view<std::uint32_t> out, std::size_t first) {
+            for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::uint32_t>(first + i) * 3u + threads;
+        });
+        EXPECT_EQ(r.path, produce_path::staged_pipelined);
+        EXPECT_GT(r.copies, 1u);
+        ASSERT_TRUE(b.wait(r.fence, default_wait_timeout));
+        basic_buffer<std::uint32_t, vulkan_backend, placement::host, sync::fenced> back(b, n);
+        back.copy_from(up);
+        const auto v = back.to_vector();
+        for (std::size_t i = 0; i < n; ++i)
+            ASSERT_EQ(v[i], static_cast<std::uint32_t>(i) * 3u + threads) << threads << " writers, at " << i;
+    }
+}
+
+TEST_F(TransferQueue, ThreadsSubmitToBothQueuesConcurrently) {
+    auto& b = transfer_dev();
+    auto& k = xsaxpy();
+    constexpr int threads = 4, rounds = 6;
+    constexpr std::size_t n = 3000;
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; ++t)
+        ts.emplace_back([&, t] {
+            basic_buffer<float, vulkan_backend, placement::device, sync::lazy> x(b, n), y(b, n);
+            for (int r = 0; r < rounds; ++r) {
+                x.fill(static_cast<float>(t + r));  // staged: a transfer-queue copy
+                y.fill(1.0f);
+                const saxpy_params p{2.0f, static_cast<std::uint32_t>(n)};
+                unibuf::dispatch(b, k, {(n + 63) / 64, 1, 1}, push_constants(p), bind(x, usage::read), bind(y));
+                const auto v = y.to_vector();  // the copy back, on the transfer queue
+                for (float e : v)
+                    if (e != 2.0f * static_cast<float>(t + r) + 1.0f) ++wrong;
+            }
+        });
+    for (auto& th : ts) th.join();
+    EXPECT_EQ(wrong.load(), 0);
+}
+
+TEST_F(TransferQueue, AutomaticSendsLargeCopiesToTheTransferQueueAndForcingTheComputeQueueWorks) {
+    auto& b = transfer_dev();
+    constexpr std::uint64_t bytes = 256 * 1024;
+    auto a = b.allocate(request(bytes, placement_kind::device));
+    for (copy_queue q : {copy_queue::automatic, copy_queue::compute, copy_queue::transfer, copy_queue::both}) {
+        b.set_copy_queue(q, 64 * 1024);  // automatic, both: this copy is large, a 4-byte one small
+        EXPECT_NE(b.copy_queue_report().find(q == copy_queue::automatic ? "at least 65536 bytes" : to_string(q)),
+                  std::string::npos)
+            << b.copy_queue_report();
+        std::memset(a.host_data(), static_cast<int>(q) + 1, bytes);
+        ASSERT_TRUE(b.wait(b.flush(a, 0, bytes), default_wait_timeout));
+        ASSERT_TRUE(b.wait(b.flush(a, 8, 4), default_wait_timeout));
+        std::memset(a.host_data(), 0, bytes);
+        b.invalidate(a, 0, bytes);
+        for (std::uint64_t i = 0; i < bytes; i += 4093) ASSERT_EQ(static_cast<int>(a.host_data()[i]), static_cast<int>(q) + 1);
+    }
+    b.set_copy_queue(copy_queue::transfer, 0);
+}
+
+TEST_F(VulkanBackend, AdoptedDevicesUseTheCallersTransferQueue) {
+    // The caller names its one queue as the transfer queue too (the only queue lavapipe has): copies
+    // then run on the transfer timeline, on that queue.
+    own_device app(true);
+    {
+        auto h = app.handles(true);
+        h.transfer_queue = h.queue;
+        h.transfer_queue_family = h.queue_family;
+        vulkan_backend::options o;
+        o.copies = copy_queue::transfer;
+        vulkan_backend b(vulkan_context::adopt(h), o);
+        EXPECT_TRUE(b.has_transfer_queue());
+        EXPECT_NE(b.copy_queue_report().find("the caller's transfer queue"), std::string::npos) << b.copy_queue_report();
+        auto k = unibuf_test::make_saxpy(b);
+        basic_buffer<float, vulkan_backend, placement::device, sync::lazy> x(b, 700), y(b, 700);
+        x.fill(2.0f);
+        y.fill(1.0f);
+        const saxpy_params p{3.0f, 700};
+        unibuf::dispatch(b, k, {11, 1, 1}, push_constants(p), bind(x, usage::read), bind(y));
+        const auto v = y.to_vector();
+        EXPECT_EQ(v.front(), 7.0f);
+        EXPECT_EQ(v.back(), 7.0f);
+        unibuf_test::expect_no_messages(b);
+    }
+    auto bad = app.handles(true);
+    bad.transfer_queue = bad.queue;
+    bad.transfer_queue_family = 99;
+    try {
+        (void)vulkan_context::adopt(bad);
+        ADD_FAILURE() << "adopted a transfer queue of a family the device lacks";
+    } catch (const std::system_error& ex) {
+        EXPECT_EQ(ex.code(), make_error_code(errc::invalid_argument));
+        EXPECT_NE(std::string(ex.what()).find("transfer queue family 99"), std::string::npos) << ex.what();
+    }
+}
+
+TEST_F(TransferQueue, SplitCopiesMoveEveryByteOnceAndDependentCopiesStayInOrder) {
+    auto& b = transfer_dev();
+    b.set_copy_queue(copy_queue::both, 0);
+    constexpr std::uint64_t n = 300007;  // odd: the halves cut a copy at an odd byte
+    auto src = b.allocate(request(n, placement_kind::device));
+    auto dst = b.allocate(request(n, placement_kind::device));
+    for (std::uint64_t i = 0; i < n; ++i) src.host_data()[i] = static_cast<std::byte>((i * 13 + 5) & 0xff);
+    ASSERT_TRUE(b.wait(b.flush(src, 0, n), default_wait_timeout));  // one copy, split in two
+    {
+        auto bt = b.begin();  // three disjoint copies of odd sizes: split by bytes
+        bt.copy(src, 0, dst, n - 1000, 1000);
+        bt.copy(src, 1000, dst, 77, n - 1077);
+        bt.copy(src, n - 77, dst, 0, 77);
+        const auto f = bt.submit();
+        const auto g = b.flush(src, 0, 4);  // after the split submission: waits for both halves
+        ASSERT_TRUE(b.wait(g, default_wait_timeout));
+        EXPECT_TRUE(b.is_complete(f));
+    }
+    b.invalidate(dst, 0, n);
+    const auto expect = [](std::uint64_t i) { return static_cast<int>((i * 13 + 5) & 0xff); };
+    for (std::uint64_t i = 0; i < 77; ++i) ASSERT_EQ(static_cast<int>(dst.host_data()[i]), expect(n - 77 + i)) << i;
+    for (std::uint64_t i = 77; i < n - 1000; ++i) ASSERT_EQ(static_cast<int>(dst.host_data()[i]), expect(i - 77 + 1000)) << i;
+    for (std::uint64_t i = n - 1000; i < n; ++i) ASSERT_EQ(static_cast<int>(dst.host_data()[i]), expect(i - (n - 1000))) << i;
+    {
+        auto bt = b.begin();  // dependent copies (dst read after written): one queue, in order
+        bt.copy(src, 0, dst, 0, 4096);
+        bt.copy(dst, 0, dst, 8192, 4096);
+        ASSERT_TRUE(b.wait(bt.submit(), default_wait_timeout));
+    }
+    b.invalidate(dst, 8192, 4096);
+    for (std::uint64_t i = 0; i < 4096; ++i) ASSERT_EQ(static_cast<int>(dst.host_data()[8192 + i]), expect(i)) << i;
+    // The producer's staging copies, split.
+    produce_options o;
+    o.grain_bytes = 4096;
+    o.chunk_bytes = 5 * 4096;
+    o.force = produce_path::staged_pipelined;
+    producer<vulkan_backend> prod(b, 3, o);
+    upload_buffer<std::uint32_t, vulkan_backend> up(b, 100003);
+    const auto r = prod.fill(up, [&](write_only_view<std::uint32_t> out, std::size_t first) {
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<std::uint32_t>(first + i) ^ 0x5a5a5a5au;
+    });
+    ASSERT_TRUE(b.wait(r.fence, default_wait_timeout));
+    basic_buffer<std::uint32_t, vulkan_backend, placement::host, sync::fenced> back(b, 100003);
+    back.copy_from(up);
+    const auto v = back.to_vector();
+    for (std::size_t i = 0; i < v.size(); ++i) ASSERT_EQ(v[i], static_cast<std::uint32_t>(i) ^ 0x5a5a5a5au) << i;
+    b.set_copy_queue(copy_queue::transfer, 0);
 }
 
 TEST_F(VulkanBackend, AdoptRejectsMissingHandles) {

@@ -282,7 +282,17 @@ private:
         vk::BufferCreateInfo bci;
         bci.size = size;
         bci.usage = usage;
-        bci.sharingMode = vk::SharingMode::eExclusive;
+        // With a transfer queue of another family, buffers are used by both families: concurrent
+        // sharing instead of an ownership transfer (release + acquire barriers) per buffer and queue
+        // change, which would need every submission to know each buffer's owner.
+        const std::uint32_t families[2] = {ctx_->queue_family(), ctx_->transfer_queue_family()};
+        if (ctx_->transfer_queue() && families[0] != families[1]) {
+            bci.sharingMode = vk::SharingMode::eConcurrent;
+            bci.queueFamilyIndexCount = 2;
+            bci.pQueueFamilyIndices = families;
+        } else {
+            bci.sharingMode = vk::SharingMode::eExclusive;
+        }
         return dev().createBuffer(&bci, nullptr, &out, d());
     }
 

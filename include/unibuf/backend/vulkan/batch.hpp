@@ -1,13 +1,16 @@
 /// @file batch.hpp
 /// @brief `vulkan_batch`: command recording of the Vulkan backend. Copies, staging uploads and
-/// downloads and dispatches recorded into one command buffer, each behind a global memory
-/// barrier, submitted as one fence.
+/// downloads and dispatches recorded into one command buffer, submitted as one fence. A dispatch
+/// and the first command of a submission come behind a global memory barrier; a copy comes behind
+/// one when it touches bytes an earlier copy since the last barrier wrote, or writes bytes it read.
+/// A batch of copies only goes to the transfer queue where the backend chooses so (`copy_queue`).
 ///
 /// Part of `vulkan_backend` (include backend/vulkan/vulkan_backend.hpp, which names this type
 /// `vulkan_backend::batch`, starts batches with `begin()` and defines `dispatch`, whose ranges
 /// name the backend).
 #pragma once
 
+#include "../../core/config.hpp"
 #include "../../core/error.hpp"
 #include "../../core/vocabulary.hpp"
 #include "../concepts.hpp"
@@ -47,7 +50,14 @@ public:
     /// @brief Takes over `o`'s commands and lock; `o` is empty afterwards.
     vulkan_batch(vulkan_batch&& o) noexcept
         : ctx_(o.ctx_), owner_(std::exchange(o.owner_, nullptr)), lock_(std::move(o.lock_)),
-          cb_(std::exchange(o.cb_, {})), sets_(std::move(o.sets_)), commands_(std::exchange(o.commands_, 0)) {}
+          cb_(std::exchange(o.cb_, {})), sets_(std::move(o.sets_)), commands_(std::exchange(o.commands_, 0)),
+          lane_(std::exchange(o.lane_, detail::vk_lane::compute)), pending_(std::move(o.pending_)),
+          pending_bytes_(std::exchange(o.pending_bytes_, 0)), run_(std::move(o.run_)),
+          barrier_due_(std::exchange(o.barrier_due_, true)) {
+        o.pending_.clear();
+        o.run_.clear();
+        o.sets_.clear();
+    }
     vulkan_batch& operator=(vulkan_batch&&) = delete;
     vulkan_batch(const vulkan_batch&) = delete;
     vulkan_batch& operator=(const vulkan_batch&) = delete;
@@ -67,7 +77,7 @@ public:
             throw_error(errc::invalid_argument, "unibuf: vulkan: copy of " + std::to_string(n) + " bytes from offset " +
                                                     std::to_string(src_off) + " to offset " + std::to_string(dst_off) +
                                                     " overlaps within one buffer; Vulkan copies need disjoint ranges");
-        record_copy(src.buffer(), src_off, dst.buffer(), dst_off, n);
+        add_copy(src.buffer(), src_off, dst.buffer(), dst_off, n);
     }
 
     /// @brief Staged: copies `[off, off+n)` staging → device (after flushing a non-coherent
@@ -79,7 +89,7 @@ public:
         if (n == 0) return;
         if (!a.host_coherent()) detail::vk_allocator::flush_mapped(*ctx_, a, off, n);
         if (!a.staged()) return;
-        record_copy(a.staging_buffer(), off, a.buffer(), off, n);
+        add_copy(a.staging_buffer(), off, a.buffer(), off, n);
     }
 
     /// @brief Staged: copies `[off, off+n)` device → staging (the host must still wait for the
@@ -89,7 +99,7 @@ public:
         require_open("download");
         detail::vk_check_range(a, off, n, "download");
         if (n == 0 || !a.staged()) return;
-        record_copy(a.buffer(), off, a.staging_buffer(), off, n);
+        add_copy(a.buffer(), off, a.staging_buffer(), off, n);
     }
 
     /// @brief Records a dispatch of `k` over `ranges` (binding i = ranges[i]) with `push` bytes.
@@ -105,32 +115,106 @@ public:
     [[nodiscard]] std::size_t size() const noexcept { return commands_; }
 
     /// @brief Ends and submits the batch; returns its fence (complete if nothing was recorded).
+    /// A batch of copies only goes to the queue the backend's `copy_queue` choice names for its
+    /// bytes; a batch with a dispatch goes to the compute queue.
     /// @throws std::system_error device_lost / out_of_memory from vkQueueSubmit
     detail::timeline_fence<vulkan_backend> submit() {
-        if (owner_ == nullptr || !cb_) {
+        if (owner_ == nullptr || (!cb_ && pending_.empty())) {
             discard();
             return {};
         }
-        const auto& d = ctx_->dispatcher();
-        // Device writes of this submission become visible to host reads after its fence.
-        vk::MemoryBarrier mb;
-        mb.srcAccessMask = vk::AccessFlagBits::eShaderWrite | vk::AccessFlagBits::eTransferWrite;
-        mb.dstAccessMask = vk::AccessFlagBits::eHostRead;
-        cb_.pipelineBarrier(vk::PipelineStageFlagBits::eComputeShader | vk::PipelineStageFlagBits::eTransfer,
-                            vk::PipelineStageFlagBits::eHost, vk::DependencyFlags{}, 1, &mb, 0, nullptr, 0, nullptr, d);
-        detail::vk_check(static_cast<vk::Result>(d.vkEndCommandBuffer(static_cast<VkCommandBuffer>(cb_))),
-                         "vkEndCommandBuffer");
-        vk::CommandBuffer cb = std::exchange(cb_, {});
-        const std::uint64_t value = owner_->submit_locked(cb, std::move(sets_));
-        sets_.clear();
-        lock_.unlock();
-        owner_ = nullptr;
-        commands_ = 0;
-        return {value};
+        if (!cb_ && owner_->split_copies_locked(pending_bytes_) && independent()) return submit_split();
+        if (!cb_) open(owner_->lane_for_copies_locked(pending_bytes_));
+        const std::uint64_t value = owner_->submit_locked(end_cb(), std::move(sets_), lane_);
+        return finish(value);
     }
 
 private:
     friend class vulkan_backend;
+
+    // Ends the open command buffer behind a barrier to host reads (device writes of this
+    // submission become visible to host reads after its fence); returns it, cb_ is empty.
+    vk::CommandBuffer end_cb() {
+        const auto& d = ctx_->dispatcher();
+        vk::MemoryBarrier mb;
+        mb.srcAccessMask = lane_ == detail::vk_lane::transfer
+                               ? vk::AccessFlags(vk::AccessFlagBits::eTransferWrite)
+                               : vk::AccessFlagBits::eShaderWrite | vk::AccessFlagBits::eTransferWrite;
+        mb.dstAccessMask = vk::AccessFlagBits::eHostRead;
+        cb_.pipelineBarrier(device_stages(), vk::PipelineStageFlagBits::eHost, vk::DependencyFlags{}, 1, &mb, 0,
+                            nullptr, 0, nullptr, d);
+        detail::vk_check(static_cast<vk::Result>(d.vkEndCommandBuffer(static_cast<VkCommandBuffer>(cb_))),
+                         "vkEndCommandBuffer");
+        return std::exchange(cb_, {});
+    }
+
+    // The batch is submitted as `value`: releases the lock, the batch is empty.
+    detail::timeline_fence<vulkan_backend> finish(std::uint64_t value) {
+        sets_.clear();
+        lock_.unlock();
+        owner_ = nullptr;
+        commands_ = 0;
+        lane_ = detail::vk_lane::compute;
+        pending_bytes_ = 0;
+        run_.clear();
+        barrier_due_ = true;
+        return {value};
+    }
+
+    // True when no kept copy touches what another one writes: they may run in any order, on two
+    // queues at once.
+    [[nodiscard]] bool independent() {
+        run_.clear();
+        bool ok = true;
+        for (const auto& c : pending_) {
+            if (conflicts(c)) {
+                ok = false;
+                break;
+            }
+            run_.push_back({c.src, c.src_off, c.n, false});
+            run_.push_back({c.dst, c.dst_off, c.n, true});
+        }
+        run_.clear();
+        return ok;
+    }
+
+    // copy_queue::both: the kept copies split in two halves by bytes (a copy across the middle cut
+    // in two), one recorded for each queue, submitted to run at the same time.
+    detail::timeline_fence<vulkan_backend> submit_split() {
+        std::vector<copy_cmd> all = std::move(pending_);
+        std::vector<copy_cmd> second;
+        pending_.clear();
+        const std::uint64_t half = pending_bytes_ / 2;
+        std::uint64_t taken = 0;
+        for (const auto& c : all) {
+            if (taken >= half) {
+                second.push_back(c);
+                continue;
+            }
+            const std::uint64_t first = std::min(c.n, half - taken);
+            pending_.push_back({c.src, c.src_off, c.dst, c.dst_off, first});
+            if (first < c.n) second.push_back({c.src, c.src_off + first, c.dst, c.dst_off + first, c.n - first});
+            taken += first;
+        }
+        open(detail::vk_lane::compute);  // records the first half
+        const vk::CommandBuffer ccb = end_cb();
+        pending_ = std::move(second);
+        vk::CommandBuffer tcb;
+#if UNIBUF_EXCEPTIONS
+        try {
+            open(detail::vk_lane::transfer);
+            tcb = end_cb();
+        } catch (...) {
+            cb_ = ccb;  // discarded with the batch (a transfer buffer that failed to begin stays in its pool)
+            lane_ = detail::vk_lane::compute;
+            throw;
+        }
+#else
+        open(detail::vk_lane::transfer);
+        tcb = end_cb();
+#endif
+        return finish(owner_->submit_split_locked(ccb, tcb));
+    }
 
     vulkan_batch(const vulkan_context& ctx, detail::vk_timeline& owner, std::unique_lock<std::mutex> lock)
         : ctx_(&ctx), owner_(&owner), lock_(std::move(lock)) {}
@@ -143,28 +227,92 @@ private:
                                                     "start another with begin()");
     }
 
-    // Begins the command buffer on the first command; puts the barrier before every command.
-    void begin_command() {
-        if (!cb_) {
-            cb_ = owner_->acquire_cb_locked();
-            vk::CommandBufferBeginInfo bi;
-            bi.flags = vk::CommandBufferUsageFlagBits::eOneTimeSubmit;
-            detail::vk_check(cb_.begin(&bi, ctx_->dispatcher()), "vkBeginCommandBuffer");
-        }
-        // Earlier commands (this batch and earlier submissions) wrote with shaders or transfers; this
-        // command may read or write the same bytes with either.
-        vk::MemoryBarrier mb;
-        mb.srcAccessMask = vk::AccessFlagBits::eShaderWrite | vk::AccessFlagBits::eTransferWrite;
-        mb.dstAccessMask = vk::AccessFlagBits::eShaderRead | vk::AccessFlagBits::eShaderWrite |
-                           vk::AccessFlagBits::eTransferRead | vk::AccessFlagBits::eTransferWrite;
-        const auto stages = vk::PipelineStageFlagBits::eComputeShader | vk::PipelineStageFlagBits::eTransfer;
-        cb_.pipelineBarrier(stages, stages, vk::DependencyFlags{}, 1, &mb, 0, nullptr, 0, nullptr, ctx_->dispatcher());
-        ++commands_;
+    // One copy not recorded yet: a batch of copies only learns its queue at submit().
+    struct copy_cmd {
+        vk::Buffer src;
+        std::uint64_t src_off = 0;
+        vk::Buffer dst;
+        std::uint64_t dst_off = 0;
+        std::uint64_t n = 0;
+    };
+    // Bytes a copy since the last barrier read or wrote.
+    struct touched {
+        vk::Buffer buffer;
+        std::uint64_t off = 0;
+        std::uint64_t n = 0;
+        bool write = false;
+    };
+
+    // The stages the lane's commands run in (a transfer queue has no compute stage).
+    [[nodiscard]] vk::PipelineStageFlags device_stages() const noexcept {
+        if (lane_ == detail::vk_lane::transfer) return vk::PipelineStageFlagBits::eTransfer;
+        return vk::PipelineStageFlagBits::eComputeShader | vk::PipelineStageFlagBits::eTransfer;
     }
 
-    // Records one buffer-to-buffer copy region.
-    void record_copy(vk::Buffer src, std::uint64_t src_off, vk::Buffer dst, std::uint64_t dst_off, std::uint64_t n) {
-        begin_command();
+    // Begins the command buffer of `lane` and records the copies kept so far.
+    void open(detail::vk_lane lane) {
+        lane_ = lane;
+        cb_ = owner_->acquire_cb_locked(lane);
+        vk::CommandBufferBeginInfo bi;
+        bi.flags = vk::CommandBufferUsageFlagBits::eOneTimeSubmit;
+        detail::vk_check(cb_.begin(&bi, ctx_->dispatcher()), "vkBeginCommandBuffer");
+        barrier_due_ = true;
+        for (const auto& c : pending_) record_copy(c);
+        pending_.clear();
+    }
+
+    // A copy: recorded now once the command buffer is open (after a dispatch), else kept.
+    void add_copy(vk::Buffer src, std::uint64_t src_off, vk::Buffer dst, std::uint64_t dst_off, std::uint64_t n) {
+        ++commands_;
+        const copy_cmd c{src, src_off, dst, dst_off, n};
+        if (cb_) {
+            record_copy(c);
+            return;
+        }
+        pending_.push_back(c);
+        pending_bytes_ = n > ~std::uint64_t{0} - pending_bytes_ ? ~std::uint64_t{0} : pending_bytes_ + n;
+    }
+
+    // Earlier commands (this batch and earlier submissions) wrote with shaders or transfers; the
+    // next command may read or write the same bytes with either.
+    void barrier() {
+        vk::MemoryBarrier mb;
+        if (lane_ == detail::vk_lane::transfer) {
+            mb.srcAccessMask = vk::AccessFlagBits::eTransferWrite;
+            mb.dstAccessMask = vk::AccessFlagBits::eTransferRead | vk::AccessFlagBits::eTransferWrite;
+        } else {
+            mb.srcAccessMask = vk::AccessFlagBits::eShaderWrite | vk::AccessFlagBits::eTransferWrite;
+            mb.dstAccessMask = vk::AccessFlagBits::eShaderRead | vk::AccessFlagBits::eShaderWrite |
+                               vk::AccessFlagBits::eTransferRead | vk::AccessFlagBits::eTransferWrite;
+        }
+        cb_.pipelineBarrier(device_stages(), device_stages(), vk::DependencyFlags{}, 1, &mb, 0, nullptr, 0, nullptr,
+                            ctx_->dispatcher());
+        run_.clear();
+        barrier_due_ = false;
+    }
+
+    // True when a copy reading `src` and writing `dst` touches bytes a copy since the last barrier
+    // wrote, or writes bytes one read: it must wait for them.
+    [[nodiscard]] bool conflicts(const copy_cmd& c) const noexcept {
+        const auto overlap = [](const touched& t, vk::Buffer b, std::uint64_t off, std::uint64_t n) {
+            return t.buffer == b && off < t.off + t.n && t.off < off + n;
+        };
+        for (const auto& t : run_) {
+            if (t.write && overlap(t, c.src, c.src_off, c.n)) return true;
+            if (overlap(t, c.dst, c.dst_off, c.n)) return true;
+        }
+        return false;
+    }
+
+    // Records one buffer-to-buffer copy region, behind a barrier where it must wait.
+    void record_copy(const copy_cmd& c) {
+        if (barrier_due_ || conflicts(c)) barrier();
+        run_.push_back({c.src, c.src_off, c.n, false});
+        run_.push_back({c.dst, c.dst_off, c.n, true});
+        record_region(c.src, c.src_off, c.dst, c.dst_off, c.n);
+    }
+
+    void record_region(vk::Buffer src, std::uint64_t src_off, vk::Buffer dst, std::uint64_t dst_off, std::uint64_t n) {
         vk::BufferCopy region;
         region.srcOffset = src_off;
         region.dstOffset = dst_off;
@@ -218,7 +366,10 @@ private:
     // Records the checked dispatch: descriptor set, pipeline, push constants, the group counts.
     void record_dispatch(const vulkan_kernel& k, dispatch_size groups, std::span<const vk::DescriptorBufferInfo> infos,
                          std::span<const std::byte> push) {
-        begin_command();
+        if (!cb_) open(detail::vk_lane::compute);
+        barrier();
+        ++commands_;
+        barrier_due_ = true;  // the next command waits for this dispatch
         const auto& d = ctx_->dispatcher();
         vk::DescriptorSet set;
         if (!infos.empty()) {
@@ -266,11 +417,16 @@ private:
 
     void discard() noexcept {
         if (owner_ == nullptr) return;
-        owner_->discard_locked(cb_, sets_);
+        owner_->discard_locked(cb_, sets_, lane_);
         cb_ = vk::CommandBuffer{};
         if (lock_.owns_lock()) lock_.unlock();
         owner_ = nullptr;
         commands_ = 0;
+        lane_ = detail::vk_lane::compute;
+        pending_.clear();
+        pending_bytes_ = 0;
+        run_.clear();
+        barrier_due_ = true;
     }
 
     const vulkan_context* ctx_;
@@ -279,6 +435,11 @@ private:
     vk::CommandBuffer cb_;
     detail::vk_descriptor_sets sets_;
     std::size_t commands_ = 0;
+    detail::vk_lane lane_ = detail::vk_lane::compute;  // the queue of cb_ (once open)
+    std::vector<copy_cmd> pending_;                     // copies kept until the queue is known
+    std::uint64_t pending_bytes_ = 0;
+    std::vector<touched> run_;                          // what copies since the last barrier touched
+    bool barrier_due_ = true;                           // the next command needs a barrier
 };
 
 } // namespace unibuf

@@ -1,6 +1,7 @@
 /// @file context.hpp
-/// @brief A headless Vulkan context for unibuf: instance, physical device, device and one
-/// compute-capable queue, optional validation with synchronization validation and a debug
+/// @brief A headless Vulkan context for unibuf: instance, physical device, device, one
+/// compute-capable queue and, where the device has a dedicated transfer queue family, one transfer
+/// queue; optional validation with synchronization validation and a debug
 /// messenger that collects messages; or the caller's own handles ("bring your own device").
 ///
 /// The Vulkan loader is opened at run time (`libvulkan.so.1`), so programs need the Vulkan headers
@@ -67,6 +68,10 @@ struct vulkan_context_options {
     int device_index = -1;
     /// @brief Application name given to the instance.
     std::string application_name = "unibuf";
+    /// @brief Also create one queue of a dedicated transfer family (transfer support without
+    /// graphics or compute: the copy engines of discrete GPUs) where the device has one. Devices
+    /// with one universal family (lavapipe) have none: `transfer_queue()` is then null.
+    bool transfer_queue = true;
 };
 
 /// @brief Handles of a Vulkan device the caller created and keeps owning ("bring your own device").
@@ -89,6 +94,11 @@ struct vulkan_external_device {
     /// @brief The instance was created with VK_EXT_debug_utils enabled: the context then adds its
     /// own messenger (collected like an owned context's).
     bool debug_utils_enabled = false;
+    /// @brief Optional: a queue of `transfer_queue_family` for staged copies (null: every copy runs
+    /// on `queue`). It may be `queue` itself or another queue of its family.
+    VkQueue transfer_queue = VK_NULL_HANDLE;
+    /// @brief The family of `transfer_queue` (transfer, graphics or compute support).
+    std::uint32_t transfer_queue_family = 0;
 };
 
 /// @brief What unibuf reads from a physical device once, at context creation.
@@ -111,6 +121,12 @@ struct vulkan_capabilities {
     bool timeline_semaphore = false;  ///< enabled on the device (fences are timeline values)
     bool memory_budget = false;       ///< VK_EXT_memory_budget enabled
     std::uint32_t queue_family = 0;
+    /// @brief The context has a transfer queue (`vulkan_context::transfer_queue()`).
+    bool transfer_queue = false;
+    /// @brief Its family (meaningful when `transfer_queue`).
+    std::uint32_t transfer_queue_family = 0;
+    /// @brief Why the context has the transfer queue it has, or none (printable).
+    std::string transfer_queue_note;
 };
 
 /// @brief Printable name of a physical device type.
@@ -272,6 +288,17 @@ struct message_sink {
     return false;
 }
 
+/// The first family with transfer support and neither graphics nor compute, or -1.
+[[nodiscard]] inline int dedicated_transfer_family(const std::vector<vk::QueueFamilyProperties>& fams) noexcept {
+    for (std::size_t f = 0; f < fams.size(); ++f) {
+        const auto flags = fams[f].queueFlags;
+        if ((flags & vk::QueueFlagBits::eTransfer) && !(flags & vk::QueueFlagBits::eGraphics) &&
+            !(flags & vk::QueueFlagBits::eCompute) && fams[f].queueCount > 0)
+            return static_cast<int>(f);
+    }
+    return -1;
+}
+
 [[nodiscard]] inline int device_rank(vk::PhysicalDeviceType t) noexcept {
     switch (t) {
         case vk::PhysicalDeviceType::eDiscreteGpu: return 4;
@@ -296,7 +323,8 @@ struct message_sink {
 /// Thread-safety: the accessors are safe from any thread; `take_messages` is synchronized.
 class vulkan_context {
 public:
-    /// @brief Creates an instance and a device with one compute-capable queue.
+    /// @brief Creates an instance and a device with one compute-capable queue, and one queue of a
+    /// dedicated transfer family where the device has one (`vulkan_context_options::transfer_queue`).
     /// @throws std::system_error errc::unsupported (no loader, no Vulkan 1.1 device with a compute
     /// queue, validation requested but the layer is missing), out_of_memory, device_lost
     explicit vulkan_context(const vulkan_context_options& opt = {}) : sink_(std::make_unique<detail::message_sink>()) {
@@ -309,9 +337,11 @@ public:
         read_capabilities();
     }
 
-    /// @brief Wraps the caller's instance, physical device, device and queue; destroys none of them.
-    /// @throws std::system_error errc::invalid_argument when a handle is null or the queue family
-    /// has no compute support, errc::unsupported when the device is older than Vulkan 1.1
+    /// @brief Wraps the caller's instance, physical device, device and queue (and transfer queue,
+    /// where given); destroys none of them.
+    /// @throws std::system_error errc::invalid_argument when a handle is null, the queue family
+    /// has no compute support or the transfer queue's family no transfer support, errc::unsupported
+    /// when the device is older than Vulkan 1.1
     [[nodiscard]] static vulkan_context adopt(const vulkan_external_device& ext, const vulkan_context_options& opt = {}) {
         if (ext.instance == VK_NULL_HANDLE || ext.physical_device == VK_NULL_HANDLE || ext.device == VK_NULL_HANDLE ||
             ext.queue == VK_NULL_HANDLE)
@@ -342,6 +372,19 @@ public:
             throw_error(errc::invalid_argument, "unibuf: vulkan: adopt: queue family " + std::to_string(c.family_) +
                                                     " does not support compute (the device has " +
                                                     std::to_string(nfam) + " families)");
+        if (ext.transfer_queue != VK_NULL_HANDLE) {
+            const auto tf = ext.transfer_queue_family;
+            const auto any_copy = vk::QueueFlagBits::eTransfer | vk::QueueFlagBits::eGraphics | vk::QueueFlagBits::eCompute;
+            if (tf >= nfam || !(fams[tf].queueFlags & any_copy))
+                throw_error(errc::invalid_argument, "unibuf: vulkan: adopt: transfer queue family " + std::to_string(tf) +
+                                                        " does not support transfers (the device has " +
+                                                        std::to_string(nfam) + " families)");
+            c.transfer_queue_ = vk::Queue(ext.transfer_queue);
+            c.transfer_family_ = tf;
+            c.transfer_note_ = "the caller's transfer queue (family " + std::to_string(tf) + ")";
+        } else {
+            c.transfer_note_ = "none adopted: the caller gave no transfer queue";
+        }
         if (ext.debug_utils_enabled && c.dld_.vkCreateDebugUtilsMessengerEXT != nullptr) c.create_messenger();
         c.read_capabilities();
         return c;
@@ -369,6 +412,7 @@ public:
         instance_ = vk::Instance{};
         physical_ = vk::PhysicalDevice{};
         queue_ = vk::Queue{};
+        transfer_queue_ = vk::Queue{};
     }
 
     /// @brief The instance (owned, or the caller's when adopted).
@@ -382,6 +426,11 @@ public:
     [[nodiscard]] vk::Queue queue() const noexcept { return queue_; }
     /// @brief The queue family of `queue()` (compute-capable).
     [[nodiscard]] std::uint32_t queue_family() const noexcept { return family_; }
+    /// @brief The transfer queue (a dedicated transfer family's, or the caller's when adopted);
+    /// null when there is none. Externally synchronized like `queue()`: the backend's mutex does so.
+    [[nodiscard]] vk::Queue transfer_queue() const noexcept { return transfer_queue_; }
+    /// @brief The family of `transfer_queue()` (meaningful when it is not null).
+    [[nodiscard]] std::uint32_t transfer_queue_family() const noexcept { return transfer_family_; }
     /// @brief The dispatcher every call on these handles goes through.
     [[nodiscard]] const vk::DispatchLoaderDynamic& dispatcher() const noexcept { return dld_; }
     /// @brief What was read from the device at creation (memory table, limits, features).
@@ -443,6 +492,9 @@ private:
         device_ = std::exchange(o.device_, vk::Device{});
         queue_ = std::exchange(o.queue_, vk::Queue{});
         family_ = o.family_;
+        transfer_queue_ = std::exchange(o.transfer_queue_, vk::Queue{});
+        transfer_family_ = o.transfer_family_;
+        transfer_note_ = std::move(o.transfer_note_);
         instance_api_ = o.instance_api_;
         owns_ = o.owns_;
         validation_ = o.validation_;
@@ -611,6 +663,30 @@ private:
                             " (need Vulkan 1.1 and a compute queue); devices found: " + seen);
         physical_ = devs[static_cast<std::size_t>(best)];
         family_ = best_family;
+        choose_transfer_family(opt);
+    }
+
+    // The dedicated transfer family of the chosen device, if wanted and present.
+    void choose_transfer_family(const vulkan_context_options& opt) {
+        want_transfer_ = false;
+        if (!opt.transfer_queue) {
+            transfer_note_ = "none: vulkan_context_options::transfer_queue is false";
+            return;
+        }
+        std::uint32_t nfam = 0;
+        physical_.getQueueFamilyProperties(&nfam, nullptr, dld_);
+        std::vector<vk::QueueFamilyProperties> fams(nfam);
+        physical_.getQueueFamilyProperties(&nfam, fams.data(), dld_);
+        const int tf = detail::dedicated_transfer_family(fams);
+        if (tf < 0) {
+            transfer_note_ = "none: the device has no queue family with transfer but no graphics/compute (" +
+                             std::to_string(nfam) + (nfam == 1 ? " family)" : " families)");
+            return;
+        }
+        want_transfer_ = true;
+        transfer_family_ = static_cast<std::uint32_t>(tf);
+        transfer_note_ = "dedicated transfer family " + std::to_string(tf) + " (" +
+                         std::to_string(fams[static_cast<std::size_t>(tf)].queueCount) + " queues)";
     }
 
     void create_device() {
@@ -638,19 +714,23 @@ private:
         want12.timelineSemaphore = timeline_ ? VK_TRUE : VK_FALSE;
 
         const float priority = 1.0f;
-        vk::DeviceQueueCreateInfo qci;
-        qci.queueFamilyIndex = family_;
-        qci.queueCount = 1;
-        qci.pQueuePriorities = &priority;
+        vk::DeviceQueueCreateInfo qci[2];
+        qci[0].queueFamilyIndex = family_;
+        qci[0].queueCount = 1;
+        qci[0].pQueuePriorities = &priority;
+        qci[1].queueFamilyIndex = transfer_family_;
+        qci[1].queueCount = 1;
+        qci[1].pQueuePriorities = &priority;
         vk::DeviceCreateInfo ci;
-        ci.queueCreateInfoCount = 1;
-        ci.pQueueCreateInfos = &qci;
+        ci.queueCreateInfoCount = want_transfer_ ? 2 : 1;
+        ci.pQueueCreateInfos = qci;
         ci.enabledExtensionCount = static_cast<std::uint32_t>(enabled.size());
         ci.ppEnabledExtensionNames = enabled.data();
         if (api >= VK_API_VERSION_1_2) ci.pNext = &want12;
         detail::vk_check(physical_.createDevice(&ci, nullptr, &device_, dld_), "vkCreateDevice");
         dld_.init(device_);
         device_.getQueue(family_, 0, &queue_, dld_);
+        if (want_transfer_) device_.getQueue(transfer_family_, 0, &transfer_queue_, dld_);
     }
 
     void read_capabilities() {
@@ -687,6 +767,9 @@ private:
         caps_.timeline_semaphore = timeline_;
         caps_.memory_budget = budget_ext_;
         caps_.queue_family = family_;
+        caps_.transfer_queue = static_cast<bool>(transfer_queue_);
+        caps_.transfer_queue_family = transfer_family_;
+        caps_.transfer_queue_note = transfer_note_;
 
         vk::PhysicalDeviceMemoryProperties mp;
         physical_.getMemoryProperties(&mp, dld_);
@@ -712,6 +795,10 @@ private:
     vk::Device device_;
     vk::Queue queue_;
     std::uint32_t family_ = 0;
+    vk::Queue transfer_queue_;
+    std::uint32_t transfer_family_ = 0;
+    std::string transfer_note_;
+    bool want_transfer_ = false;
     std::uint32_t instance_api_ = VK_API_VERSION_1_1;
     bool owns_ = true;
     bool validation_ = false;

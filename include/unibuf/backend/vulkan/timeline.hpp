@@ -1,11 +1,12 @@
 /// @file timeline.hpp
 /// @brief The Vulkan backend's queue timeline: submissions numbered 1, 2, 3... (values of one
 /// timeline semaphore, or one VkFence per submission where the device has no timeline
-/// semaphores), the reclaim of what completed submissions used (command buffers, descriptor sets,
+/// semaphores; with a transfer queue, values of one timeline semaphore per queue, see
+/// `vk_timeline`), the reclaim of what completed submissions used (command buffers, descriptor sets,
 /// objects retired while work could still use them), and the wait strategies.
 ///
 /// Part of `vulkan_backend` (include backend/vulkan/vulkan_backend.hpp); `detail::vk_timeline` is
-/// the backend's own, the public names here are `wait_strategy` and its `to_string`.
+/// the backend's own, the public names here are `wait_strategy`, `copy_queue` and their `to_string`.
 #pragma once
 
 #include "../../core/detail/cpu_relax.hpp"
@@ -42,7 +43,33 @@ enum class wait_strategy : std::uint8_t {
     return "?";
 }
 
+/// @brief Which queue runs the backend's copy-only submissions: staged flushes and invalidates,
+/// `copy`, batches of copies only (the producer's staging copies). A batch with a dispatch always
+/// runs on the compute queue. Without a transfer queue (`vulkan_context::transfer_queue()` null,
+/// or VkFences instead of timeline semaphores) every submission runs on the compute queue.
+enum class copy_queue : std::uint8_t {
+    automatic,  ///< the transfer queue for submissions copying at least `transfer_min_bytes`, else the compute queue
+    transfer,   ///< the transfer queue for every copy-only submission
+    compute,    ///< the compute queue for everything
+    both,       ///< copy-only submissions of at least `transfer_min_bytes` split in two halves by bytes, one per
+                ///< queue, copying at the same time (unless their copies depend on each other); smaller ones: compute
+};
+
+/// @brief Printable name of a copy queue choice.
+[[nodiscard]] constexpr std::string_view to_string(copy_queue q) noexcept {
+    switch (q) {
+        case copy_queue::automatic: return "automatic";
+        case copy_queue::transfer: return "transfer";
+        case copy_queue::compute: return "compute";
+        case copy_queue::both: return "both";
+    }
+    return "?";
+}
+
 namespace detail {
+
+/// The queue a submission goes to.
+enum class vk_lane : std::uint8_t { compute = 0, transfer = 1 };
 
 /// Descriptor sets a submission uses, with the pools they came from.
 using vk_descriptor_sets = std::vector<std::pair<vk::DescriptorPool, vk::DescriptorSet>>;
@@ -65,25 +92,36 @@ struct vk_retired {
 
 /// The queue timeline of one `vulkan_backend` (see the file comment). Thread-safe; the `_locked`
 /// members require the lock of `lock()` (which a batch holds from `begin()` to `submit()`).
+///
+/// With a transfer lane, submissions still take one count 1, 2, 3... across both queues: a
+/// compute submission signals the compute semaphore with its value, a transfer submission the
+/// transfer semaphore, and each submission first waits (on the device) for the newest value the
+/// other queue was given. The two queues thus run one after the other in submission order, as one
+/// queue did, and a value is complete once either semaphore has reached it.
 class vk_timeline {
 public:
-    /// Creates the command pool and, where `use_timeline`, the timeline semaphore.
+    /// Creates the command pools and, where `use_timeline`, the timeline semaphores. The transfer
+    /// lane exists where `use_timeline` and the context has a transfer queue, or where
+    /// `emulate_transfer` (it then submits to the compute queue: the bookkeeping of two queues on
+    /// a device with one family).
     /// @throws std::system_error from Vulkan object creation
-    vk_timeline(const vulkan_context& ctx, bool use_timeline) : ctx_(&ctx), timeline_(use_timeline) {
-        vk::CommandPoolCreateInfo pci;
-        pci.flags = vk::CommandPoolCreateFlagBits::eResetCommandBuffer;
-        pci.queueFamilyIndex = ctx.queue_family();
-        vk_check(dev().createCommandPool(&pci, nullptr, &cmd_pool_, d()), "vkCreateCommandPool");
-        if (timeline_) {
-            vk::SemaphoreTypeCreateInfo ti;
-            ti.semaphoreType = vk::SemaphoreType::eTimeline;
-            ti.initialValue = 0;
-            vk::SemaphoreCreateInfo sci;
-            sci.pNext = &ti;
-            vk::Result r = dev().createSemaphore(&sci, nullptr, &timeline_sem_, d());
+    vk_timeline(const vulkan_context& ctx, bool use_timeline, bool emulate_transfer = false)
+        : ctx_(&ctx), timeline_(use_timeline) {
+        lanes_[0].queue = ctx.queue();
+        lanes_[0].family = ctx.queue_family();
+        if (timeline_ && ctx.transfer_queue()) {
+            lanes_[1].queue = ctx.transfer_queue();
+            lanes_[1].family = ctx.transfer_queue_family();
+        } else if (timeline_ && emulate_transfer) {
+            lanes_[1].queue = ctx.queue();
+            lanes_[1].family = ctx.queue_family();
+        }
+        has_transfer_ = static_cast<bool>(lanes_[1].queue);
+        for (std::size_t i = 0; i < (has_transfer_ ? 2u : 1u); ++i) {
+            const auto [r, call] = create_lane(lanes_[i]);
             if (r != vk::Result::eSuccess) {
-                dev().destroyCommandPool(cmd_pool_, nullptr, d());
-                vk_check(r, "vkCreateSemaphore(timeline)");
+                destroy_lanes();
+                vk_check(r, call);
             }
         }
     }
@@ -100,12 +138,38 @@ public:
         graveyard_.clear();
         for (auto f : retired_fences_) dev().destroyFence(f, nullptr, d());
         for (auto p : desc_pools_) dev().destroyDescriptorPool(p, nullptr, d());
-        if (cmd_pool_) dev().destroyCommandPool(cmd_pool_, nullptr, d());
-        if (timeline_sem_) dev().destroySemaphore(timeline_sem_, nullptr, d());
+        destroy_lanes();
     }
 
     /// True when submissions signal a timeline semaphore (false: a VkFence each).
     [[nodiscard]] bool uses_timeline() const noexcept { return timeline_; }
+
+    /// True when copy-only submissions can go to a transfer queue (its own lane).
+    [[nodiscard]] bool has_transfer_lane() const noexcept { return has_transfer_; }
+
+    /// Where copy-only submissions go (the backend's options; not while a batch is open).
+    void set_copy_policy(copy_queue q, std::uint64_t min_bytes) {
+        std::lock_guard lk(m_);
+        policy_ = q;
+        min_bytes_ = min_bytes;
+    }
+
+    /// The lane of a copy-only submission of `bytes` bytes.
+    [[nodiscard]] vk_lane lane_for_copies_locked(std::uint64_t bytes) const noexcept {
+        if (!has_transfer_) return vk_lane::compute;
+        switch (policy_) {
+            case copy_queue::transfer: return vk_lane::transfer;
+            case copy_queue::compute:
+            case copy_queue::both: return vk_lane::compute;
+            case copy_queue::automatic: return bytes >= min_bytes_ ? vk_lane::transfer : vk_lane::compute;
+        }
+        return vk_lane::compute;
+    }
+
+    /// True when a copy-only submission of `bytes` bytes is split over both queues (copy_queue::both).
+    [[nodiscard]] bool split_copies_locked(std::uint64_t bytes) const noexcept {
+        return has_transfer_ && policy_ == copy_queue::both && bytes >= min_bytes_;
+    }
 
     // ---- submission (lock held) --------------------------------------------------------------
 
@@ -115,16 +179,17 @@ public:
     /// The value of the newest submission.
     [[nodiscard]] std::uint64_t submitted_locked() const noexcept { return submitted_; }
 
-    /// A command buffer ready to begin: a recycled one, else a new one.
-    vk::CommandBuffer acquire_cb_locked() {
+    /// A command buffer of `lane`'s pool ready to begin: a recycled one, else a new one.
+    vk::CommandBuffer acquire_cb_locked(vk_lane lane = vk_lane::compute) {
         reclaim_locked(false);
-        if (!free_cbs_.empty()) {
-            vk::CommandBuffer cb = free_cbs_.back();
-            free_cbs_.pop_back();
+        auto& free_cbs = lane_of(lane).free_cbs;
+        if (!free_cbs.empty()) {
+            vk::CommandBuffer cb = free_cbs.back();
+            free_cbs.pop_back();
             return cb;
         }
         vk::CommandBufferAllocateInfo ai;
-        ai.commandPool = cmd_pool_;
+        ai.commandPool = lane_of(lane).pool;
         ai.level = vk::CommandBufferLevel::ePrimary;
         ai.commandBufferCount = 1;
         vk::CommandBuffer cb;
@@ -152,11 +217,17 @@ public:
         throw_error(errc::out_of_memory, "unibuf: vulkan: a fresh descriptor pool could not hold one set");
     }
 
-    /// Submits the ended command buffer `cb`, which uses `sets`; returns its value.
+    /// Submits the ended command buffer `cb` (from `lane`'s pool), which uses `sets`, to `lane`'s
+    /// queue; returns its value. On the transfer lane's timeline the submission first waits for the
+    /// other queue's newest value (see the class comment).
     /// @throws std::system_error device_lost / out_of_memory from vkQueueSubmit (`cb` and `sets`
     /// are recycled)
-    std::uint64_t submit_locked(vk::CommandBuffer cb, vk_descriptor_sets&& sets) {
+    std::uint64_t submit_locked(vk::CommandBuffer cb, vk_descriptor_sets&& sets, vk_lane lane = vk_lane::compute) {
         const std::uint64_t value = submitted_ + 1;
+        lane_state& here = lane_of(lane);
+        const lane_state& other = lane_of(lane == vk_lane::compute ? vk_lane::transfer : vk_lane::compute);
+        const bool wait_other = has_transfer_ && other.last > here.other_waited;
+        const vk::PipelineStageFlags wait_stage = vk::PipelineStageFlagBits::eAllCommands;
         vk::SubmitInfo si;
         si.commandBufferCount = 1;
         si.pCommandBuffers = &cb;
@@ -167,29 +238,123 @@ public:
             ti.pSignalSemaphoreValues = &value;
             si.pNext = &ti;
             si.signalSemaphoreCount = 1;
-            si.pSignalSemaphores = &timeline_sem_;
+            si.pSignalSemaphores = &here.sem;
+            if (wait_other) {
+                ti.waitSemaphoreValueCount = 1;
+                ti.pWaitSemaphoreValues = &other.last;
+                si.waitSemaphoreCount = 1;
+                si.pWaitSemaphores = &other.sem;
+                si.pWaitDstStageMask = &wait_stage;
+            }
         } else {
             vk::FenceCreateInfo fci;
             vk_check(dev().createFence(&fci, nullptr, &f, d()), "vkCreateFence");
         }
-        const vk::Result r = ctx_->queue().submit(1, &si, f, d());
+        const vk::Result r = here.queue.submit(1, &si, f, d());
         if (r != vk::Result::eSuccess) {
             if (f) dev().destroyFence(f, nullptr, d());
             free_sets_locked(sets);
-            free_cbs_.push_back(cb);
+            here.free_cbs.push_back(cb);
             vk_check(r, "vkQueueSubmit");
         }
         submitted_ = value;
-        in_flight_.push_back(submission{value, cb, f, std::move(sets)});
+        here.last = value;
+        if (lane == vk_lane::transfer) transfer_used_.store(true, std::memory_order_release);
+        if (wait_other) here.other_waited = other.last;
+        in_flight_.push_back(submission{value, lane, cb, f, std::move(sets)});
         return value;
     }
 
-    /// Drops a recorded, never submitted command buffer and its descriptor sets.
-    void discard_locked(vk::CommandBuffer cb, vk_descriptor_sets& sets) noexcept {
+    /// Submits the two halves of a split copy-only submission, which copy at the same time: `tcb` to
+    /// the transfer queue as value v (after the compute queue's newest value), `ccb` to the compute
+    /// queue (after the transfer queue's values before v) followed by a batch without commands that
+    /// waits for v and signals v + 1, the value returned: complete once both halves are.
+    /// @throws std::system_error device_lost / out_of_memory from vkQueueSubmit
+    std::uint64_t submit_split_locked(vk::CommandBuffer ccb, vk::CommandBuffer tcb) {
+        lane_state& c = lanes_[0];
+        lane_state& t = lanes_[1];
+        const std::uint64_t v1 = submitted_ + 1, v2 = submitted_ + 2;
+        const vk::PipelineStageFlags stage = vk::PipelineStageFlagBits::eAllCommands;
+        // The transfer half.
+        {
+            const bool wait = c.last > t.other_waited;
+            vk::TimelineSemaphoreSubmitInfo ti;
+            ti.signalSemaphoreValueCount = 1;
+            ti.pSignalSemaphoreValues = &v1;
+            vk::SubmitInfo si;
+            si.pNext = &ti;
+            si.commandBufferCount = 1;
+            si.pCommandBuffers = &tcb;
+            si.signalSemaphoreCount = 1;
+            si.pSignalSemaphores = &t.sem;
+            if (wait) {
+                ti.waitSemaphoreValueCount = 1;
+                ti.pWaitSemaphoreValues = &c.last;
+                si.waitSemaphoreCount = 1;
+                si.pWaitSemaphores = &c.sem;
+                si.pWaitDstStageMask = &stage;
+            }
+            const vk::Result r = t.queue.submit(1, &si, vk::Fence{}, d());
+            if (r != vk::Result::eSuccess) {
+                t.free_cbs.push_back(tcb);
+                c.free_cbs.push_back(ccb);
+                vk_check(r, "vkQueueSubmit(transfer half)");
+            }
+            if (wait) t.other_waited = c.last;
+            submitted_ = v1;
+            t.last = v1;
+            transfer_used_.store(true, std::memory_order_release);
+            in_flight_.push_back(submission{v1, vk_lane::transfer, tcb, {}, {}});
+        }
+        // The compute half, then the join.
+        vk::TimelineSemaphoreSubmitInfo ti[2];
+        vk::SubmitInfo si[2];
+        si[0].commandBufferCount = 1;
+        si[0].pCommandBuffers = &ccb;
+        // Earlier transfer submissions (before v1) come first: the compute half waits for them.
+        std::uint64_t earlier = 0;
+        for (auto it = in_flight_.rbegin(); it != in_flight_.rend(); ++it)
+            if (it->lane == vk_lane::transfer && it->value < v1) {
+                earlier = it->value;
+                break;
+            }
+        const bool wait_earlier = earlier > c.other_waited;
+        if (wait_earlier) {
+            ti[0].waitSemaphoreValueCount = 1;
+            ti[0].pWaitSemaphoreValues = &earlier;
+            si[0].pNext = &ti[0];
+            si[0].waitSemaphoreCount = 1;
+            si[0].pWaitSemaphores = &t.sem;
+            si[0].pWaitDstStageMask = &stage;
+        }
+        ti[1].waitSemaphoreValueCount = 1;
+        ti[1].pWaitSemaphoreValues = &v1;
+        ti[1].signalSemaphoreValueCount = 1;
+        ti[1].pSignalSemaphoreValues = &v2;
+        si[1].pNext = &ti[1];
+        si[1].waitSemaphoreCount = 1;
+        si[1].pWaitSemaphores = &t.sem;
+        si[1].pWaitDstStageMask = &stage;
+        si[1].signalSemaphoreCount = 1;
+        si[1].pSignalSemaphores = &c.sem;
+        const vk::Result r = c.queue.submit(2, si, vk::Fence{}, d());
+        if (r != vk::Result::eSuccess) {
+            c.free_cbs.push_back(ccb);
+            vk_check(r, "vkQueueSubmit(compute half)");
+        }
+        c.other_waited = v1;
+        submitted_ = v2;
+        c.last = v2;
+        in_flight_.push_back(submission{v2, vk_lane::compute, ccb, {}, {}});
+        return v2;
+    }
+
+    /// Drops a recorded, never submitted command buffer of `lane` and its descriptor sets.
+    void discard_locked(vk::CommandBuffer cb, vk_descriptor_sets& sets, vk_lane lane = vk_lane::compute) noexcept {
         if (cb) {
             (void)d().vkEndCommandBuffer(static_cast<VkCommandBuffer>(cb));
             (void)d().vkResetCommandBuffer(static_cast<VkCommandBuffer>(cb), 0);
-            free_cbs_.push_back(cb);
+            lane_of(lane).free_cbs.push_back(cb);
         }
         free_sets_locked(sets);
     }
@@ -201,6 +366,7 @@ public:
         std::lock_guard lk(m_);
         g.value = submitted_;
         if (g.value <= completed_.load(std::memory_order_acquire)) {
+            confirm_to_layers_locked(lanes_[0].last, lanes_[1].last);
             destroy_retired(g);
             return;
         }
@@ -243,13 +409,67 @@ public:
 private:
     struct submission {
         std::uint64_t value = 0;
+        vk_lane lane = vk_lane::compute;
         vk::CommandBuffer cb;
         vk::Fence fence;  ///< VkFence fallback only
         vk_descriptor_sets sets;
     };
 
+    /// One queue's submission objects and where its count stands.
+    struct lane_state {
+        vk::Queue queue;
+        std::uint32_t family = 0;
+        vk::CommandPool pool;
+        vk::Semaphore sem;  ///< its timeline semaphore (none on the VkFence path)
+        std::vector<vk::CommandBuffer> free_cbs;
+        std::uint64_t last = 0;           ///< the newest value submitted to this queue
+        std::uint64_t other_waited = 0;   ///< the newest value of the other queue this queue waited for
+    };
+
     [[nodiscard]] const vk::DispatchLoaderDynamic& d() const noexcept { return ctx_->dispatcher(); }
     [[nodiscard]] vk::Device dev() const noexcept { return ctx_->device(); }
+    [[nodiscard]] lane_state& lane_of(vk_lane l) noexcept { return lanes_[static_cast<std::size_t>(l)]; }
+    [[nodiscard]] const lane_state& lane_of(vk_lane l) const noexcept { return lanes_[static_cast<std::size_t>(l)]; }
+
+    // The command pool and, on the timeline path, the semaphore of `l`; the failing call's name.
+    std::pair<vk::Result, const char*> create_lane(lane_state& l) {
+        vk::CommandPoolCreateInfo pci;
+        pci.flags = vk::CommandPoolCreateFlagBits::eResetCommandBuffer;
+        pci.queueFamilyIndex = l.family;
+        vk::Result r = dev().createCommandPool(&pci, nullptr, &l.pool, d());
+        if (r != vk::Result::eSuccess) return {r, "vkCreateCommandPool"};
+        if (!timeline_) return {r, ""};
+        vk::SemaphoreTypeCreateInfo ti;
+        ti.semaphoreType = vk::SemaphoreType::eTimeline;
+        ti.initialValue = 0;
+        vk::SemaphoreCreateInfo sci;
+        sci.pNext = &ti;
+        r = dev().createSemaphore(&sci, nullptr, &l.sem, d());
+        return {r, "vkCreateSemaphore(timeline)"};
+    }
+
+    void destroy_lanes() noexcept {
+        for (auto& l : lanes_) {
+            if (l.pool) dev().destroyCommandPool(l.pool, nullptr, d());
+            if (l.sem) dev().destroySemaphore(l.sem, nullptr, d());
+            l.pool = vk::CommandPool{};
+            l.sem = vk::Semaphore{};
+            l.free_cbs.clear();
+        }
+    }
+
+    // True once anything went to the transfer queue: until then its semaphore is not polled.
+    [[nodiscard]] bool transfer_used() const noexcept { return transfer_used_.load(std::memory_order_acquire); }
+
+    // The newest value either semaphore reached (see the class comment).
+    [[nodiscard]] vk::Result counter(std::uint64_t& v) const {
+        vk::Result r = dev().getSemaphoreCounterValue(lanes_[0].sem, &v, d());
+        if (r != vk::Result::eSuccess || !transfer_used()) return r;
+        std::uint64_t t = 0;
+        r = dev().getSemaphoreCounterValue(lanes_[1].sem, &t, d());
+        v = std::max(v, t);
+        return r;
+    }
 
     // A new descriptor pool: room for many sets of up to 16 bindings (bigger kernels get a bigger pool).
     void add_descriptor_pool_locked(std::uint32_t bindings) {
@@ -281,7 +501,7 @@ private:
 
     void destroy_submission(submission& s) noexcept {
         free_sets_locked(s.sets);
-        if (s.cb) dev().freeCommandBuffers(cmd_pool_, 1, &s.cb, d());
+        if (s.cb) dev().freeCommandBuffers(lane_of(s.lane).pool, 1, &s.cb, d());
         release_fence_locked(s.fence);
     }
 
@@ -300,18 +520,56 @@ private:
         if (g.module) dev().destroyShaderModule(g.module, nullptr, d());
     }
 
+    // With two queues, a validation layer learns that a queue's submissions completed only from a
+    // host wait it can follow through the other queue's semaphore: after polling the counters, it
+    // may still count the objects of a completed submission as in use (VUID-vkFreeMemory-memory-00677
+    // on the H200, a submission that had waited for the transfer queue). A zero-timeout
+    // vkWaitSemaphores on the values the host saw complete tells it, before anything is reset or
+    // freed. Only where a messenger collects messages (a layer may listen); returns at once.
+    void confirm_to_layers_locked(std::uint64_t compute_value, std::uint64_t transfer_value) const noexcept {
+        if (!transfer_used() || !(ctx_->validation_enabled() || ctx_->collects_messages())) return;
+        vk::Semaphore sems[2];
+        std::uint64_t values[2];
+        std::uint32_t n = 0;
+        if (transfer_value > 0) {
+            sems[n] = lanes_[1].sem;
+            values[n++] = transfer_value;
+        }
+        if (compute_value > 0) {
+            sems[n] = lanes_[0].sem;
+            values[n++] = compute_value;
+        }
+        if (n == 0) return;
+        vk::SemaphoreWaitInfo wi;
+        wi.semaphoreCount = n;
+        wi.pSemaphores = sems;
+        wi.pValues = values;
+        (void)dev().waitSemaphores(&wi, 0, d());
+    }
+
     // Recycles submissions that completed, frees retired objects whose work completed.
     void reclaim_locked(bool everything) noexcept {
         const std::uint64_t done = everything ? ~std::uint64_t{0} : poll_locked_noexcept();
+        if (!everything) {
+            std::uint64_t newest[2] = {0, 0};  // per queue, the newest completed submission to recycle
+            for (const auto& s : in_flight_) {
+                if (s.value > done) break;
+                newest[static_cast<std::size_t>(s.lane)] = s.value;
+            }
+            if (!graveyard_.empty() && graveyard_.front().value <= done)
+                for (std::size_t i = 0; i < 2; ++i)
+                    if (lanes_[i].last <= done) newest[i] = std::max(newest[i], lanes_[i].last);
+            confirm_to_layers_locked(newest[0], newest[1]);
+        }
         while (!in_flight_.empty() && in_flight_.front().value <= done) {
             submission& s = in_flight_.front();
             free_sets_locked(s.sets);
             release_fence_locked(s.fence);
             if (!everything) {
                 (void)d().vkResetCommandBuffer(static_cast<VkCommandBuffer>(s.cb), 0);
-                free_cbs_.push_back(s.cb);
+                lane_of(s.lane).free_cbs.push_back(s.cb);
             } else {
-                dev().freeCommandBuffers(cmd_pool_, 1, &s.cb, d());
+                dev().freeCommandBuffers(lane_of(s.lane).pool, 1, &s.cb, d());
             }
             in_flight_.pop_front();
         }
@@ -330,7 +588,7 @@ private:
         std::uint64_t done = completed_.load(std::memory_order_acquire);
         if (timeline_) {
             std::uint64_t v = 0;
-            if (dev().getSemaphoreCounterValue(timeline_sem_, &v, d()) == vk::Result::eSuccess) done = std::max(done, v);
+            if (counter(v) == vk::Result::eSuccess) done = std::max(done, v);
         } else {
             for (const auto& s : in_flight_) {
                 if (s.value <= done) continue;
@@ -353,7 +611,7 @@ private:
     std::uint64_t poll() const {
         if (timeline_) {
             std::uint64_t v = 0;
-            vk_check(dev().getSemaphoreCounterValue(timeline_sem_, &v, d()), "vkGetSemaphoreCounterValue");
+            vk_check(counter(v), "vkGetSemaphoreCounterValue");
             note_completed(v);
             return completed_.load(std::memory_order_acquire);
         }
@@ -385,11 +643,16 @@ private:
         return timeline_ ? block_on_semaphore(value, ns) : block_on_fence(value, ns);
     }
 
+    // Either semaphore reaching `value` completes it (see the class comment): VK_SEMAPHORE_WAIT_ANY.
     bool block_on_semaphore(std::uint64_t value, std::uint64_t ns) const {
+        const vk::Semaphore sems[2] = {lanes_[0].sem, lanes_[1].sem};
+        const std::uint64_t values[2] = {value, value};
         vk::SemaphoreWaitInfo wi;
-        wi.semaphoreCount = 1;
-        wi.pSemaphores = &timeline_sem_;
-        wi.pValues = &value;
+        const bool both = transfer_used();
+        if (both) wi.flags = vk::SemaphoreWaitFlagBits::eAny;
+        wi.semaphoreCount = both ? 2 : 1;
+        wi.pSemaphores = sems;
+        wi.pValues = values;
         const vk::Result r = dev().waitSemaphores(&wi, ns, d());
         if (r == vk::Result::eTimeout) return false;
         vk_check(r, "vkWaitSemaphores");
@@ -420,15 +683,17 @@ private:
 
     const vulkan_context* ctx_;
     bool timeline_ = false;
-    vk::CommandPool cmd_pool_;
-    vk::Semaphore timeline_sem_;
+    bool has_transfer_ = false;
+    std::atomic<bool> transfer_used_{false};
+    lane_state lanes_[2];  // compute, transfer
+    copy_queue policy_ = copy_queue::automatic;
+    std::uint64_t min_bytes_ = 0;
 
     mutable std::mutex m_;  // queue, command pool, descriptor pools, in-flight list, graveyard
     std::uint64_t submitted_ = 0;
     mutable std::atomic<std::uint64_t> completed_{0};
     mutable std::atomic<int> fence_waiters_{0};
     std::deque<submission> in_flight_;
-    std::vector<vk::CommandBuffer> free_cbs_;
     std::vector<vk::DescriptorPool> desc_pools_;
     std::deque<vk_retired> graveyard_;
     std::vector<vk::Fence> retired_fences_;

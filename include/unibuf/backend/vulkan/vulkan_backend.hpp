@@ -8,11 +8,17 @@
 /// - Staged placements (`placement::device`, staged `automatic`) keep a persistent host-visible
 ///   staging buffer: `flush` queues a staging→device copy and returns its fence, `invalidate`
 ///   queues device→staging, waits, and invalidates the staging range if it is not coherent.
-/// - Fences are values of one timeline semaphore (VkFences per submission where the device has no
-///   timeline semaphores). All work goes to one queue in submission order; every command is
-///   preceded by a global memory barrier (shader/transfer writes → shader/transfer reads and
-///   writes) and every submission ends with a barrier to host reads, so later device work and the
-///   host (after the fence) see earlier writes.
+/// - Fences are values of one count of submissions (a timeline semaphore; VkFences per
+///   submission where the device has no timeline semaphores). Work runs in submission order:
+///   dispatches and the first command of each submission are preceded by a global memory barrier
+///   (shader/transfer writes → shader/transfer reads and writes), copies by one where they touch
+///   what an earlier copy of the submission wrote, and every submission ends with a barrier to
+///   host reads, so later device work and the host (after the fence) see earlier writes.
+/// - Where the context has a transfer queue (`vulkan_context::transfer_queue()`, the copy engines
+///   of a discrete GPU), submissions of copies only (`options::copies`) go to it; they and the
+///   compute queue's submissions wait for each other through their timeline semaphores, so the
+///   order above holds across the two queues. Buffers are then created with
+///   VK_SHARING_MODE_CONCURRENT over both families (no ownership transfers).
 ///
 /// This header is the backend class and everything it uses, one concern per header beside it:
 /// allocation.hpp (`vulkan_allocation`, the allocator), batch.hpp (`vulkan_batch`, command
@@ -88,6 +94,17 @@ public:
         /// @brief Most bytes this backend allocates from any one heap (0: no limit beyond the
         /// budget). A cap for sharing a device; out-of-memory tests use it to stay bounded.
         std::uint64_t heap_limit = 0;
+        /// @brief Which queue runs submissions of copies only (see `copy_queue`). Default compute:
+        /// on the H200 the transfer queue moved no copy faster than the compute queue (measured:
+        /// see bench/RESULTS.md), and staying on one queue spares the cross-queue waits.
+        copy_queue copies = copy_queue::compute;
+        /// @brief With `copy_queue::automatic`: the fewest bytes a copy-only submission moves to go
+        /// to the transfer queue (measured: see bench/RESULTS.md).
+        std::uint64_t transfer_min_bytes = std::uint64_t{1} << 20;
+        /// @brief For tests of devices with one queue family (lavapipe): run the transfer queue's
+        /// timeline on the compute queue where the context has no transfer queue, so that the
+        /// bookkeeping of two queues runs (under validation) without the hardware. No speed gain.
+        bool emulate_transfer_queue = false;
     };
 
     /// @brief A point on the backend's queue; complete when the submission with this value ran
@@ -109,8 +126,10 @@ public:
     ///         object creation
     vulkan_backend(vulkan_context ctx, options opt)
         : ctx_(require_device(std::move(ctx))), opt_(opt),
-          timeline_(ctx_, opt_.use_timeline && ctx_.capabilities().timeline_semaphore),
-          alloc_(ctx_, timeline_, detail::vk_allocator_settings{opt_.thresholds, opt_.budget_fraction, opt_.heap_limit}) {}
+          timeline_(ctx_, opt_.use_timeline && ctx_.capabilities().timeline_semaphore, opt_.emulate_transfer_queue),
+          alloc_(ctx_, timeline_, detail::vk_allocator_settings{opt_.thresholds, opt_.budget_fraction, opt_.heap_limit}) {
+        timeline_.set_copy_policy(opt_.copies, opt_.transfer_min_bytes);
+    }
 
     vulkan_backend(const vulkan_backend&) = delete;
     vulkan_backend& operator=(const vulkan_backend&) = delete;
@@ -154,6 +173,39 @@ public:
     void set_wait_strategy(wait_strategy w, std::chrono::nanoseconds spin_budget = std::chrono::microseconds(50)) noexcept {
         opt_.wait = w;
         opt_.spin_budget = spin_budget;
+    }
+    /// @brief Changes which queue runs copy-only submissions (not while a batch is open; buffers
+    /// allocated before keep working: their sharing mode depends only on the context).
+    void set_copy_queue(copy_queue q, std::uint64_t transfer_min_bytes = std::uint64_t{1} << 20) {
+        opt_.copies = q;
+        opt_.transfer_min_bytes = transfer_min_bytes;
+        timeline_.set_copy_policy(q, transfer_min_bytes);
+    }
+    /// @brief True when copy-only submissions can run on a transfer queue (the context has one, or
+    /// `options::emulate_transfer_queue`, and fences are timeline values).
+    [[nodiscard]] bool has_transfer_queue() const noexcept { return timeline_.has_transfer_lane(); }
+    /// @brief Where copy-only submissions go and why (printable), e.g. "transfer queue (dedicated
+    /// transfer family 1 (2 queues)) for copy-only submissions of at least 1048576 bytes".
+    [[nodiscard]] std::string copy_queue_report() const {
+        const auto& caps = ctx_.capabilities();
+        if (!timeline_.has_transfer_lane()) {
+            if (caps.transfer_queue && !uses_timeline())
+                return "compute queue: the transfer queue needs timeline semaphores (VkFence fallback in use)";
+            return "compute queue: no transfer queue (" + caps.transfer_queue_note + ")";
+        }
+        const std::string where = caps.transfer_queue ? "transfer queue (" + caps.transfer_queue_note + ")"
+                                                      : "transfer timeline emulated on the compute queue (" +
+                                                            caps.transfer_queue_note + ")";
+        switch (opt_.copies) {
+            case copy_queue::compute: return "compute queue (forced; " + where + " unused)";
+            case copy_queue::transfer: return where + " for every copy-only submission (forced)";
+            case copy_queue::both:
+                return "both queues: copy-only submissions of at least " + std::to_string(opt_.transfer_min_bytes) +
+                       " bytes split between the compute queue and the " + where;
+            case copy_queue::automatic: break;
+        }
+        return where + " for copy-only submissions of at least " + std::to_string(opt_.transfer_min_bytes) +
+               " bytes, the compute queue below";
     }
     /// @brief Bytes this backend has allocated from heap `i` (device and staging memory).
     [[nodiscard]] std::uint64_t bytes_in_use(std::size_t heap) const { return alloc_.bytes_in_use(heap); }
