@@ -15,7 +15,9 @@ for b in test/vulkan/unibuf_vulkan_tests test/vulkan/unibuf_vulkan_behaviour_tes
          test/vulkan/unibuf_vulkan_selection_tests test/opengl/unibuf_opengl_tests \
          test/opengl/unibuf_opengl_behaviour_tests test/opengl/unibuf_opengl_user_loader_tests \
          bench/vulkan/unibuf_vulkan_bench bench/opengl/unibuf-bench-opengl bench/pool/unibuf-bench-pool \
-         example/vulkan/unibuf-info; do
+         example/vulkan/unibuf-info test/conv2d/unibuf_conv2d_vulkan_tests test/conv2d/unibuf_conv2d_opengl_tests \
+         bench/conv2d/unibuf_conv2d_bench bench/async/unibuf_pipeline_bench \
+         test/async/unibuf_async_vulkan_tests test/async/unibuf_async_opengl_tests; do
   if [ -x "$build/$b" ]; then
     cp "$build/$b" .devrun/bin/ && strip ".devrun/bin/$(basename "$b")"
   else

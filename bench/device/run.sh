@@ -9,6 +9,13 @@
 #   pool      pool/ring benchmarks on Vulkan, OpenGL and the host backend
 #   producer  writer-thread fills over size x writers; PyTorch's producer peer
 #   stream    upload_stream frames on OpenGL (frame/stream vs frame/buffer_sub_data)
+#   copy      the copy engine per queue, the staged update's parts alone, the producer per queue;
+#             PyTorch's pinned H2D/D2H copies and the update's parts (not in the default list)
+#   conv2d    conv2d on Vulkan and OpenGL over the eight shapes of issue 12; PyTorch's cuDNN peer
+#             (bench/conv2d/peer_torch_conv2d.py) checks unibuf's outputs and times fp32 and TF32
+#   pipeline  the issue-13 pipeline (CPU writers -> conv2d -> consumer) on Vulkan and OpenGL, one
+#             repetition (UNIBUF_PIPELINE_REPS); PyTorch's 2/3-stream peer (bench/async/peer_torch_pipeline.py)
+#             with its PCIe bound (not in the default list)
 # Results: one folder ${OUT:-./out}/ with machine.txt (device, driver, CPU, date, commit),
 # summary.txt and results.tar.gz (every suite's JSON and logs), so that at most three files come back.
 set -uo pipefail
@@ -31,7 +38,7 @@ export EGL_PLATFORM=${EGL_PLATFORM:-surfaceless}
 reps=${UNIBUF_BENCH_REPS:-5}
 work=$(mktemp -d)
 suites=("$@")
-[ ${#suites[@]} -eq 0 ] && suites=(tests vulkan opengl pool producer stream)
+[ ${#suites[@]} -eq 0 ] && suites=(tests vulkan opengl pool producer stream conv2d)
 summary=$OUT/summary.txt
 : > "$summary"
 {
@@ -60,7 +67,8 @@ for s in "${suites[@]}"; do
     tests)
       "$R/bin/unibuf-info" > "$work/tests-unibuf-info.txt" 2>&1; note "tests: unibuf-info rc=$?"
       for t in unibuf_vulkan_selection_tests unibuf_vulkan_tests unibuf_vulkan_behaviour_tests \
-               unibuf_opengl_tests unibuf_opengl_behaviour_tests unibuf_opengl_user_loader_tests; do
+               unibuf_opengl_tests unibuf_opengl_behaviour_tests unibuf_opengl_user_loader_tests \
+               unibuf_conv2d_vulkan_tests unibuf_conv2d_opengl_tests unibuf_async_vulkan_tests unibuf_async_opengl_tests; do
         timeout 150 "$R/bin/$t" --gtest_color=no > "$work/tests-$t.txt" 2>&1
         note "tests: $t rc=$? $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$work/tests-$t.txt" | tr '\n' ' ')"
       done ;;
@@ -72,8 +80,20 @@ for s in "${suites[@]}"; do
               bench pool unibuf-bench-pool 100 '.' ;;
     producer) bench producer unibuf_vulkan_bench 330 '^producer/'
               peer producer producer ;;
+    copy)     bench copy unibuf_vulkan_bench 240 '^(copy_engine|staged_parts|producer_queue)/'
+              peer copy small_parts,h2d ;;
     stream)   bench stream unibuf-bench-opengl 200 '^frame(_dispatch)?/' ;;
-    *) note "unknown suite '$s' (known: tests vulkan opengl pool producer stream)" ;;
+    conv2d)   mkdir -p "$work/conv2d-dump"
+              UNIBUF_CONV2D_DUMP=$work/conv2d-dump bench conv2d unibuf_conv2d_bench 300 '^conv2d/'
+              timeout 200 python3 "$root/bench/conv2d/peer_torch_conv2d.py" --dump "$work/conv2d-dump" \
+                --out "$work/conv2d-torch.json" > "$work/conv2d-torch.txt" 2>&1
+              note "conv2d: peer_torch_conv2d rc=$?"; cat "$work/conv2d-torch.txt" >> "$summary"
+              rm -rf "$work/conv2d-dump" ;;
+    pipeline) reps=${UNIBUF_PIPELINE_REPS:-1} bench pipeline unibuf_pipeline_bench 240 '^pipeline/'
+              timeout 150 python3 "$root/bench/async/peer_torch_pipeline.py" --out "$work/pipeline-torch.json" \
+                > "$work/pipeline-torch.txt" 2>&1
+              note "pipeline: peer_torch_pipeline rc=$?"; cat "$work/pipeline-torch.txt" >> "$summary" ;;
+    *) note "unknown suite '$s' (known: tests vulkan opengl pool producer stream conv2d copy pipeline)" ;;
   esac
 done
 cp "$OUT/machine.txt" "$work/"

@@ -185,6 +185,19 @@ def conv2d(d):
         print("```\n" + open(t).read().strip() + "\n```\n")
 
 
+def pipeline(d):
+    m, p = medians(d, "pipeline"), peer(d, "pipeline")
+    if not m and not p:
+        return
+    rows = [[n, f(b.get("fps")), f(b.get("in_GBps"), 2), f(b.get("out_GBps"), 2), f(b.get("p50_latency_ms"), 2),
+             f(b.get("cpu_ms_per_frame"), 2), f(b.get("overlap"), 2)] for n, b in sorted(m.items())]
+    rows += [[f"PyTorch {n}", f(r.get("fps")), f(r.get("in_GBps"), 2), f(r.get("out_GBps"), 2),
+              f(r.get("p50_latency_ms"), 2), f(r.get("cpu_ms_per_frame"), 2),
+              f"bound {f(r.get('bound_fps'))} fps ({r.get('bound_by')})"] for n, r in sorted(p.items())]
+    print("### Pipeline (1080p 3x3 fp32; fps, GB/s in/out, p50 latency ms, CPU ms per frame)\n")
+    table(["benchmark", "fps", "in GB/s", "out GB/s", "p50 ms", "CPU ms/frame", "overlap / bound"], rows)
+
+
 def everything(d):
     for fn in sorted(os.listdir(d)):
         if fn.endswith(".json") and "torch" not in fn:
@@ -201,7 +214,7 @@ def main():
     mt = os.path.join(d, "machine.txt")
     if os.path.exists(mt):
         print("```\n" + open(mt).read().strip() + "\n```\n")
-    for part in (tests, vulkan, opengl, pool, producer, copy, conv2d):
+    for part in (tests, vulkan, opengl, pool, producer, copy, conv2d, pipeline):
         part(d)
     if "--all" in sys.argv[2:]:
         everything(d)

@@ -7,6 +7,7 @@
 //   unibuf-info --sizes 4096,1048576 [TABLE.txt]   other buffer sizes (bytes)
 #include <unibuf/backend/vulkan/context.hpp>
 #include <unibuf/backend/vulkan/memory_selection.hpp>
+#include <unibuf/ops/vulkan/conv2d.hpp>
 #include <unibuf/policy/policy_set.hpp>
 #include <unibuf/policy/policies.hpp>
 
@@ -141,12 +142,22 @@ int main(int argc, char** argv) {
         std::printf("queue family %u; timeline semaphores %s; VK_EXT_memory_budget %s; validation %s\n", c.queue_family,
                     c.timeline_semaphore ? "yes" : "no (VkFence fallback)", c.memory_budget ? "yes" : "no",
                     ctx.validation_enabled() ? "on (sync validation)" : "off");
+        std::printf("transfer queue: %s\n", c.transfer_queue_note.c_str());
         std::printf("limits: minStorageBufferOffsetAlignment %llu, maxStorageBufferRange %llu, maxMemoryAllocationSize %llu,"
                     " maxComputeWorkGroupCount %u x %u x %u\n",
                     static_cast<unsigned long long>(c.min_storage_offset_alignment),
                     static_cast<unsigned long long>(c.max_storage_buffer_range),
                     static_cast<unsigned long long>(c.max_allocation_size), c.max_group_count[0], c.max_group_count[1],
                     c.max_group_count[2]);
+        {  // conv2d's precision decision (issue 12), printed like the memory decisions below
+            const auto cm = conv2d_cooperative_matrix_support(ctx);
+            conv2d_options asked;
+            asked.precision = conv2d_precision::tensor_core_fp16;
+            std::printf("conv2d precision: default %s; cooperative matrix: VK_KHR %s, VK_NV %s, VK_NV_2 %s\n",
+                        conv2d_vulkan_precision(cm, {}).to_string().c_str(), cm.khr ? "yes" : "no", cm.nv ? "yes" : "no",
+                        cm.nv2 ? "yes" : "no");
+            std::printf("  tensor cores asked: %s\n", conv2d_vulkan_precision(cm, asked).to_string().c_str());
+        }
         const auto b = ctx.budget({});
         print_table(c.memory, b);
         std::printf("\nas a fixture file:\n%s", vulkan::format_memory_table(c.memory).c_str());

@@ -65,4 +65,14 @@ class upload_stream;           // transfer/upload_stream.hpp; defaults write_com
 template <class Buf>
 class gl_parallel_writes;      // transfer/gl/parallel_writes.hpp (target unibuf::opengl)
 
+template <class T>
+class task;                    // async/task.hpp: lazy coroutine task; default T = void
+class thread_pool;             // async/thread_pool.hpp: the scheduler, passed in explicitly
+template <class B, std::size_t Slots, class InBuf, class OutBuf>
+class pipeline;                // async/pipeline.hpp; defaults Slots = 3, upload_buffer / readback_buffer of float
+
+struct conv2d_desc;            // ops/conv2d/conv2d_desc.hpp
+template <class B>
+class conv2d;                  // ops/conv2d/conv2d.hpp (the backend's part in ops/<backend>/conv2d.hpp)
+
 } // namespace unibuf

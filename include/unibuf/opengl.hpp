@@ -24,4 +24,8 @@
 
 #include "backend/gl/gl.hpp"
 #include "ops/saxpy/saxpy.glsl.hpp"
+#include "ops/gl/conv2d.hpp"
 #include "transfer/gl/parallel_writes.hpp"
+#if UNIBUF_EXCEPTIONS  // the async layer carries errors as exceptions
+#include "async/gl/context_loop.hpp"
+#endif

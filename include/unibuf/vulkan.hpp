@@ -8,3 +8,7 @@
 
 #include "backend/vulkan/vulkan_backend.hpp"
 #include "ops/saxpy/saxpy.spv.hpp"
+#include "ops/vulkan/conv2d.hpp"
+#if UNIBUF_EXCEPTIONS  // the async layer carries errors as exceptions
+#include "async/vulkan/fence_waiter.hpp"
+#endif

@@ -15,8 +15,15 @@ namespace unibuf_test {
 /// Under AddressSanitizer: keeps the driver and the validation layer loaded after the Vulkan
 /// loader unloads them at vkDestroyInstance, so that LeakSanitizer can name them at exit and
 /// test/vulkan/lsan.supp can suppress their process-lifetime allocations by library.
-inline void pin_driver_libraries() {
 #if defined(__SANITIZE_ADDRESS__)
+#define UNIBUF_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)  // Clang's spelling
+#define UNIBUF_TEST_ASAN 1
+#endif
+#endif
+inline void pin_driver_libraries() {
+#if defined(UNIBUF_TEST_ASAN)
     static const bool once = [] {
         for (const char* lib : {"libvulkan_lvp.so", "libVkLayer_khronos_validation.so"})
             (void)dlopen(lib, RTLD_NOW | RTLD_NODELETE);

@@ -24,6 +24,9 @@
 /// form that never waits (`try_claim`), a predicate (`ready_to_claim`), and `claim_blocker()`,
 /// which says what the next call would wait for: the consumers (a release), the producers (a
 /// publish) or the device, together with the backend fence to await in the device case.
+/// For coroutines, `claim_or_wait` / `read_or_wait` take a `ring_waiter` that the ring wakes at
+/// its next state change when the other side blocks the call (no thread waits); the async layer's
+/// `claim_async` / `read_async` (async/ring_awaitable.hpp) are built on them.
 ///
 /// Threads: every operation may be called from any thread (a mutex guards the slot states;
 /// device fences are waited for outside it). A lease (`write_slot`/`read_slot`) gives its holder
@@ -61,6 +64,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace unibuf {
 
@@ -93,6 +97,23 @@ struct ring_blocker {
     std::size_t slot = 0;                ///< its slot index
     /// @brief True when the call would wait.
     [[nodiscard]] explicit operator bool() const noexcept { return reason != ring_wait::none; }
+};
+
+/// @brief A waiter the ring wakes once, at its next state change (a publish, a release, an
+/// abandoned item recycled): the hook the async layer's `claim_async` / `read_async` build on
+/// (`ring::claim_or_wait`, `ring::read_or_wait`, `ring::cancel_wait`). `wake()` is called with the
+/// ring's lock held, so it must be short and must not call the ring (the async layer posts a
+/// coroutine to its scheduler); once `cancel_wait` returned, it is never called again.
+class ring_waiter {
+public:
+    /// @brief Called once, under the ring's lock, after the ring's state changed.
+    virtual void wake() noexcept = 0;
+
+protected:
+    ring_waiter() = default;
+    ring_waiter(const ring_waiter&) = default;
+    ring_waiter& operator=(const ring_waiter&) = default;
+    ~ring_waiter() = default;
 };
 
 namespace detail {
@@ -372,6 +393,39 @@ public:
     /// @brief True when `try_read` would succeed now.
     [[nodiscard]] bool ready_to_read() const { return !read_blocker(); }
 
+    // ---- waiting without a thread (the async layer's hook) ---------------------------------
+
+    /// @brief Claims the next slot if that needs no wait. Otherwise, atomically with the check:
+    /// when the consumers block it, registers `w` to be woken at the next state change
+    /// (`why.reason == consumer`); when device work blocks it, registers nothing and names the
+    /// fence to await (`why.reason == device`). Never blocks.
+    [[nodiscard]] std::optional<write_slot> claim_or_wait(ring_waiter& w, blocker_type& why) {
+        return step_or_wait<write_slot>(&ring::claim_step, w, why);
+    }
+    /// @brief Takes the next item if it is published and ready; otherwise registers `w` when the
+    /// producers block it (`why.reason == producer`), or names the device fence (`device`), as
+    /// `claim_or_wait`. Never blocks.
+    [[nodiscard]] std::optional<read_slot> read_or_wait(ring_waiter& w, blocker_type& why) {
+        return step_or_wait<read_slot>(&ring::read_step, w, why);
+    }
+    /// @brief Waiters registered by `claim_or_wait` / `read_or_wait` and not yet woken.
+    [[nodiscard]] std::size_t waiters() const {
+        std::lock_guard lk(m_);
+        return waiters_.size();
+    }
+    /// @brief Unregisters `w`; true when it was still registered (it will not be woken), false
+    /// when it was woken already or never registered. After it returns, `w` is never called.
+    bool cancel_wait(ring_waiter& w) noexcept {
+        std::lock_guard lk(m_);
+        for (auto it = waiters_.begin(); it != waiters_.end(); ++it) {
+            if (*it == &w) {
+                waiters_.erase(it);
+                return true;
+            }
+        }
+        return false;
+    }
+
     // ---- observers --------------------------------------------------------------------------
 
     /// @brief Slot `i`'s buffer, outside the protocol (set-up and inspection while no lease on it
@@ -504,6 +558,29 @@ private:
         return b;
     }
 
+    template <class Lease>
+    std::optional<Lease> step_or_wait(blocker_type (ring::*step)(std::optional<Lease>&, bool&), ring_waiter& w,
+                                      blocker_type& why) {
+        std::optional<Lease> out;
+        std::lock_guard lk(m_);
+        bool notify = false;
+        why = (this->*step)(out, notify);
+        if (notify) {
+            cv_.notify_all();
+            wake_waiters_locked();
+        }
+        if (why && why.reason != ring_wait::device) waiters_.push_back(&w);
+        return out;
+    }
+
+    // Under the lock: wakes (and forgets) every registered waiter; they retry.
+    void wake_waiters_locked() noexcept {
+        if (waiters_.empty()) return;
+        std::vector<ring_waiter*> woken;
+        woken.swap(waiters_);
+        for (ring_waiter* w : woken) w->wake();
+    }
+
     // Repeats `step` until it succeeds or `timeout` passes: waits on the condition variable for
     // the other side, or on the backend fence (outside the lock) for the device.
     template <class Lease>
@@ -518,7 +595,10 @@ private:
         for (;;) {
             bool notify = false;
             last = (this->*step)(out, notify);
-            if (notify) cv_.notify_all();
+            if (notify) {
+                cv_.notify_all();
+                wake_waiters_locked();
+            }
             if (!last) return out;
             if (!may_wait) return std::nullopt;
             const clock::time_point now = clock::now();
@@ -542,6 +622,7 @@ private:
             st.ph = phase::published;
             st.abandoned = abandoned;
             st.fence = abandoned ? fence_type{} : f;
+            wake_waiters_locked();
         }
         cv_.notify_all();
     }
@@ -554,6 +635,7 @@ private:
             st.ph = phase::free;
             st.seq = s + S;
             st.fence = f;
+            wake_waiters_locked();
         }
         cv_.notify_all();
     }
@@ -579,6 +661,7 @@ private:
     std::atomic<std::chrono::nanoseconds::rep> wait_timeout_{default_wait_timeout.count()};
     std::uint64_t next_claim_ = 0;
     std::uint64_t next_read_ = 0;
+    std::vector<ring_waiter*> waiters_;  // woken (and cleared) at the next state change
 };
 
 } // namespace unibuf

@@ -40,7 +40,9 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <exception>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -181,6 +183,8 @@ public:
         }
         cv_.notify_all();
         worker_.join();
+        // The queue drained: every fence is complete (a callback for a value never submitted too).
+        for (auto& [value, fn] : completion_callbacks_) fn(nullptr);
     }
 
     /// @brief "host".
@@ -354,6 +358,28 @@ public:
         return device_error_;
     }
 
+    /// @brief The completion signal of the async layer (`when_complete`): calls `fn` once `f` has
+    /// completed, on the worker thread right after the work of `f` ran, or at once on the calling
+    /// thread when `f` is complete already. `fn` must be short and must not throw (it is called
+    /// inside `noexcept` code; the async layer only posts a coroutine to its scheduler); its argument
+    /// is an error (null here: the host device cannot be lost). Callbacks still pending when the
+    /// backend is destroyed run after its queue drained, i.e. with their fences complete.
+    /// @brief Callbacks of `notify_when_complete` still waiting for their fence.
+    [[nodiscard]] std::size_t pending_notifications() const {
+        std::lock_guard lk(m_);
+        return completion_callbacks_.size();
+    }
+    void notify_when_complete(const fence& f, std::function<void(std::exception_ptr)> fn) {
+        {
+            std::lock_guard lk(m_);
+            if (!is_complete(f)) {
+                completion_callbacks_.emplace(f.value, std::move(fn));
+                return;
+            }
+        }
+        fn(nullptr);
+    }
+
 private:
     allocation allocate_impl(const memory_request& req, std::error_code& ec, std::string& why) {
         ec.clear();
@@ -441,11 +467,17 @@ private:
 #else
             job();
 #endif
+            std::vector<std::function<void(std::exception_ptr)>> ready;
             {
                 std::lock_guard lk(m_);
-                completed_.fetch_add(1, std::memory_order_release);
+                const std::uint64_t done = completed_.fetch_add(1, std::memory_order_release) + 1;
+                while (!completion_callbacks_.empty() && completion_callbacks_.begin()->first <= done) {
+                    ready.push_back(std::move(completion_callbacks_.begin()->second));
+                    completion_callbacks_.erase(completion_callbacks_.begin());
+                }
             }
             done_cv_.notify_all();
+            for (auto& fn : ready) fn(nullptr);
         }
     }
 
@@ -458,6 +490,7 @@ private:
     std::uint64_t submitted_ = 0;
     std::atomic<std::uint64_t> completed_{0};
     std::string device_error_;
+    std::multimap<std::uint64_t, std::function<void(std::exception_ptr)>> completion_callbacks_;  // by fence value
     bool stop_ = false;
     std::thread worker_;  // last: starts after every member above is constructed, joins first
 };

@@ -11,6 +11,8 @@
 #include "context.hpp"
 #include "timeline.hpp"
 
+#include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -20,6 +22,13 @@
 namespace unibuf {
 
 class vulkan_backend;
+
+/// @brief One specialization constant of a kernel: the value of `layout(constant_id = id)`, a
+/// 32-bit scalar (`uint`, `int`, `float` bits or `bool` as 0/1).
+struct vulkan_specialization {
+    std::uint32_t id = 0;     ///< the constant_id
+    std::uint32_t value = 0;  ///< its 32 bits
+};
 
 /// @brief A compute kernel: a SPIR-V module with `bindings` storage buffers in set 0 (bindings
 /// 0..N-1, in the order of `dispatch`'s ranges) and `push_constant_bytes` of push constants.
@@ -40,6 +49,16 @@ public:
     ///         above the device's maxPushConstantsSize), or the Vulkan error of a failed creation
     vulkan_kernel(vulkan_backend& backend, std::span<const std::uint32_t> spirv, std::uint32_t bindings,
                   std::uint32_t push_constant_bytes, const char* entry = "main");
+    /// @brief As the constructor above, with the values of specialization constants (ids the
+    /// module does not declare are ignored, as Vulkan specifies).
+    /// @param constants the constants' ids and 32-bit values; each id at most once
+    /// @throws std::system_error errc::invalid_argument (as above, or an id given twice), or the
+    ///         Vulkan error of a failed creation
+    template <std::same_as<vulkan_backend> Backend>
+    vulkan_kernel(Backend& backend, std::span<const std::uint32_t> spirv, std::uint32_t bindings,
+                  std::uint32_t push_constant_bytes, std::span<const vulkan_specialization> constants,
+                  const char* entry = "main")
+        : vulkan_kernel(backend.ctx_, backend.timeline_, spirv, bindings, push_constant_bytes, entry, constants) {}
     /// @brief Takes over `o`'s objects; `o` is empty afterwards.
     vulkan_kernel(vulkan_kernel&& o) noexcept
         : owner_(std::exchange(o.owner_, nullptr)), ctx_(o.ctx_), module_(std::exchange(o.module_, {})),
@@ -91,9 +110,15 @@ public:
 private:
     // What the public constructor delegates to: the device of `ctx`, retired through `owner`.
     vulkan_kernel(const vulkan_context& ctx, detail::vk_timeline& owner, std::span<const std::uint32_t> spirv,
-                  std::uint32_t bindings, std::uint32_t push_constant_bytes, const char* entry)
+                  std::uint32_t bindings, std::uint32_t push_constant_bytes, const char* entry,
+                  std::span<const vulkan_specialization> constants = {})
         : owner_(&owner), ctx_(&ctx), bindings_(bindings), push_bytes_(push_constant_bytes) {
         check_arguments(spirv, push_constant_bytes);
+        for (std::size_t i = 0; i < constants.size(); ++i)
+            for (std::size_t j = i + 1; j < constants.size(); ++j)
+                if (constants[i].id == constants[j].id)
+                    throw_error(errc::invalid_argument, "unibuf: vulkan: kernel: specialization constant id " +
+                                                            std::to_string(constants[i].id) + " is given twice");
         struct cleanup {  // frees what was made so far if a later step throws
             vulkan_kernel* k;
             bool done = false;
@@ -103,7 +128,7 @@ private:
         } guard{this};
         create_module(spirv);
         create_layouts();
-        create_pipeline(entry);
+        create_pipeline(entry, constants);
         guard.done = true;
     }
 
@@ -155,12 +180,24 @@ private:
         detail::vk_check(dev().createPipelineLayout(&plci, nullptr, &layout_, d()), "vkCreatePipelineLayout");
     }
 
-    void create_pipeline(const char* entry) {
+    void create_pipeline(const char* entry, std::span<const vulkan_specialization> constants) {
+        std::vector<vk::SpecializationMapEntry> map;
+        map.reserve(constants.size());
+        for (std::size_t i = 0; i < constants.size(); ++i)
+            map.emplace_back(constants[i].id, static_cast<std::uint32_t>(i * sizeof(vulkan_specialization) +
+                                                                         offsetof(vulkan_specialization, value)),
+                             sizeof(std::uint32_t));
+        vk::SpecializationInfo si;
+        si.mapEntryCount = static_cast<std::uint32_t>(map.size());
+        si.pMapEntries = map.data();
+        si.dataSize = constants.size_bytes();
+        si.pData = constants.data();
         vk::ComputePipelineCreateInfo cpci;
         cpci.flags = vk::PipelineCreateFlagBits::eDispatchBase;  // large dispatches are split (vulkan_batch::dispatch)
         cpci.stage.stage = vk::ShaderStageFlagBits::eCompute;
         cpci.stage.module = module_;
         cpci.stage.pName = entry;
+        cpci.stage.pSpecializationInfo = constants.empty() ? nullptr : &si;
         cpci.layout = layout_;
         detail::vk_check(dev().createComputePipelines(vk::PipelineCache{}, 1, &cpci, nullptr, &pipeline_, d()),
                          "vkCreateComputePipelines");

@@ -1,0 +1,252 @@
+// The coroutine pipeline (issue 13) end to end: T writer threads write every frame (a moving
+// pattern) into input slots, the GPU stage runs conv2d (3x3, padding 1, bias) into output slots,
+// one consumer reads every float of every result, in frame order. Workloads of the issue:
+//   c3k16: 1080p, C3 -> K16 (output-bound: 133 MB out per frame)
+//   c16k3: 1080p, C16 -> K3 (input-bound: 133 MB written by the CPU per frame)
+// Arguments of each benchmark: slots (2..8), writer threads, input memory (in_host 0: upload_buffer,
+// placement::automatic as the backend decides: BAR/zero-copy or staged; 1: placement::host: the
+// GPU reads system RAM), output path (out_copy 0: conv2d writes the readback_buffer slot, host-cached
+// memory, directly; 1: conv2d writes a device_buffer (VRAM) and a copy moves it into the slot).
+//
+// Counters: fps, GB/s each way (bytes written by the writers / read back), p50 latency (a frame's
+// fill finished -> its consumer call started, ms), CPU time per frame (process CPU time / frames,
+// ms), overlap efficiency (the busiest stage's busy fraction), frames dropped (always 0: blocking).
+// The label names the slot memory decisions.
+//
+// Environment: UNIBUF_BENCH_QUICK=1 (CI smoke: 64x36 frames, 3 frames per run, a few arguments),
+// UNIBUF_BENCH_VALIDATION=1 (Vulkan validation on), UNIBUF_PIPELINE_FRAMES (frames per run;
+// default 60).
+#include <unibuf/async/gl/context_loop.hpp>
+#include <unibuf/async/pipeline.hpp>
+#include <unibuf/async/vulkan/fence_waiter.hpp>
+#include <unibuf/backend/gl/egl_context.hpp>
+#include <unibuf/opengl.hpp>
+#include <unibuf/vulkan.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+using namespace unibuf;
+using clock_type = std::chrono::steady_clock;
+
+bool env_flag(const char* name) {
+    const char* v = std::getenv(name);
+    return v != nullptr && *v != '\0' && *v != '0';
+}
+bool quick() { return env_flag("UNIBUF_BENCH_QUICK"); }
+std::uint64_t frames_per_run() {
+    if (quick()) return 3;
+    const char* v = std::getenv("UNIBUF_PIPELINE_FRAMES");
+    return v != nullptr ? std::max<std::uint64_t>(1, std::strtoull(v, nullptr, 10)) : 60;
+}
+
+struct workload {
+    const char* name;
+    std::uint32_t c, k;
+};
+constexpr workload workloads[] = {{"c3k16", 3, 16}, {"c16k3", 16, 3}};
+
+conv2d_desc desc_of(const workload& w) {
+    conv2d_desc d;
+    d.n = 1;
+    d.c = w.c;
+    d.k = w.k;
+    d.h = quick() ? 36 : 1080;
+    d.w = quick() ? 64 : 1920;
+    d.r = d.s = 3;
+    d.pad(1);
+    d.bias = true;
+    return d;
+}
+
+double cpu_seconds() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+           1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+// ---- backends -------------------------------------------------------------------------------------
+
+struct vulkan_env {
+    using backend = vulkan_backend;
+    static vulkan_env& get() {
+        static vulkan_env e;
+        return e;
+    }
+    vulkan_backend gpu{make_context()};
+    vulkan_fence_waiter waiter{gpu};
+    thread_pool pool{4};
+    vulkan_fence_waiter& notifier() { return waiter; }
+    thread_pool& stage() { return pool; }
+    template <class T>
+    T run(task<T> t) {
+        return sync_wait(std::move(t));
+    }
+    static vulkan_context make_context() {
+        vulkan_context_options o;
+        o.validation = env_flag("UNIBUF_BENCH_VALIDATION");
+        o.sync_validation = o.validation;
+        return vulkan_context(o);
+    }
+};
+
+struct gl_env {
+    using backend = gl_backend;
+    static gl_env& get() {
+        static gl_env e;
+        return e;
+    }
+    egl_context ctx{};
+    gl_backend gpu{};
+    gl_context_loop loop{gpu};
+    thread_pool pool{4};
+    gl_context_loop& notifier() { return loop; }
+    gl_context_loop& stage() { return loop; }
+    template <class T>
+    T run(task<T> t) {
+        return loop.run(std::move(t));  // the benchmark thread is the context thread
+    }
+};
+
+// ---- one benchmark ---------------------------------------------------------------------------------
+
+template <class B>
+using host_input = basic_buffer<float, B, access::write_only, coherence::write_combined, placement::host, sync::fenced>;
+
+template <class Env, std::size_t S, class InBuf>
+void run_pipeline(benchmark::State& state, const workload& wl, std::size_t writers, bool out_copy) {
+    using B = typename Env::backend;
+    Env& env = Env::get();
+    const conv2d_desc d = desc_of(wl);
+    conv2d<B> conv(env.gpu, d);
+    const conv2d_sizes counts = conv.sizes();
+    device_buffer<float, B> weights(env.gpu, static_cast<std::size_t>(counts.weights));
+    device_buffer<float, B> bias(env.gpu, static_cast<std::size_t>(counts.bias));
+    weights.fill(0.01f);
+    bias.fill(0.5f);
+    // out_copy: one device-local output per slot; frame k uses scratch[k % S]: frame k + S reuses
+    // it only after its output slot came back, i.e. after frame k's copy completed.
+    std::vector<device_buffer<float, B>> scratch;
+    if (out_copy)
+        for (std::size_t i = 0; i < S; ++i) scratch.emplace_back(env.gpu, static_cast<std::size_t>(counts.output));
+    const std::uint64_t frames = frames_per_run();
+
+    // Per-frame "written" time stamps (slots bound the frames in flight far below 256).
+    std::array<std::atomic<std::int64_t>, 256> written{};
+    std::vector<double> latencies;
+    latencies.reserve(frames * 64);
+    volatile float sink = 0;
+
+    pipeline_config cfg;
+    cfg.input_elements = static_cast<std::size_t>(counts.input);
+    cfg.output_elements = static_cast<std::size_t>(counts.output);
+    cfg.writers = writers;
+    using P = pipeline<B, S, InBuf>;
+    P p(
+        env.gpu, env.notifier(), env.stage(), env.pool, cfg,
+        [&](write_only_view<float> v, std::uint64_t k) {
+            const std::size_t shift = static_cast<std::size_t>(k * 7);
+            for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i + shift) % 251) * (1.0f / 251.0f);
+            written[k % written.size()].store(clock_type::now().time_since_epoch().count(), std::memory_order_release);
+        },
+        [&](InBuf& in, typename P::output_ring::buffer_type& out, std::uint64_t k) {
+            if (!out_copy) return conv(in, weights, bias, out);
+            auto& dev_out = scratch[static_cast<std::size_t>(k % S)];
+            (void)conv(in, weights, bias, dev_out);
+            return out.copy_from(dev_out);
+        },
+        [&](std::span<const float> out, std::uint64_t k) {
+            const auto now = clock_type::now().time_since_epoch().count();
+            latencies.push_back(static_cast<double>(now - written[k % written.size()].load(std::memory_order_acquire)) * 1e-6);
+            float s = 0;
+            for (float x : out) s += x;  // the consumer reads every float
+            sink = sink + s;
+        });
+
+    std::uint64_t total = 0;
+    double seconds = 0, cpu = 0, bytes_in = 0, bytes_out = 0, overlap = 0;
+    for (auto _ : state) {
+        const double c0 = cpu_seconds();
+        const pipeline_stats s = env.run(p.run(frames));
+        cpu += cpu_seconds() - c0;
+        total += s.frames_out;
+        seconds += s.seconds;
+        bytes_in += static_cast<double>(s.bytes_in);
+        bytes_out += static_cast<double>(s.bytes_out);
+        overlap += s.overlap_efficiency;
+        state.SetIterationTime(s.seconds);
+    }
+    std::nth_element(latencies.begin(), latencies.begin() + static_cast<std::ptrdiff_t>(latencies.size() / 2), latencies.end());
+    state.counters["fps"] = seconds > 0 ? static_cast<double>(total) / seconds : 0;
+    state.counters["in_GBps"] = seconds > 0 ? bytes_in / seconds * 1e-9 : 0;
+    state.counters["out_GBps"] = seconds > 0 ? bytes_out / seconds * 1e-9 : 0;
+    state.counters["p50_latency_ms"] = latencies.empty() ? 0 : latencies[latencies.size() / 2];
+    state.counters["cpu_ms_per_frame"] = total > 0 ? cpu / static_cast<double>(total) * 1e3 : 0;
+    state.counters["overlap"] = static_cast<double>(state.iterations()) > 0 ? overlap / static_cast<double>(state.iterations()) : 0;
+    state.counters["slots"] = static_cast<double>(S);
+    state.counters["writers"] = static_cast<double>(writers);
+    state.counters["out_copy"] = out_copy ? 1 : 0;
+    state.SetLabel(std::string("in: ") + p.input_report().reason + " | out: " +
+                   (out_copy ? "device_buffer + copy into " : "") + p.output_report().reason);
+}
+
+template <class Env, class InBuf>
+void by_slots(benchmark::State& state, const workload& wl) {
+    const auto writers = static_cast<std::size_t>(state.range(1));
+    const bool out_copy = state.range(3) != 0;
+    switch (state.range(0)) {
+        case 2: run_pipeline<Env, 2, InBuf>(state, wl, writers, out_copy); break;
+        case 3: run_pipeline<Env, 3, InBuf>(state, wl, writers, out_copy); break;
+        case 4: run_pipeline<Env, 4, InBuf>(state, wl, writers, out_copy); break;
+        case 6: run_pipeline<Env, 6, InBuf>(state, wl, writers, out_copy); break;
+        case 8: run_pipeline<Env, 8, InBuf>(state, wl, writers, out_copy); break;
+        default: state.SkipWithError("slots must be 2, 3, 4, 6 or 8");
+    }
+}
+
+template <class Env>
+void bench(benchmark::State& state, const workload* wl) {
+    using B = typename Env::backend;
+    if (state.range(2) == 0) {
+        by_slots<Env, upload_buffer<float, B>>(state, *wl);
+    } else {
+        by_slots<Env, host_input<B>>(state, *wl);
+    }
+}
+
+void arguments(benchmark::internal::Benchmark* b) {
+    b->ArgNames({"slots", "writers", "in_host", "out_copy"});
+    if (quick()) {
+        b->Args({2, 1, 0, 0})->Args({3, 2, 1, 1});
+    } else {
+        for (int s : {2, 3, 4, 6, 8}) b->Args({s, 8, 0, 0});   // fps against slots
+        for (int t : {1, 2, 4, 8, 16}) b->Args({4, t, 0, 0});  // fps against writers
+        b->Args({4, 8, 1, 0});                                 // inputs in system RAM instead
+        b->Args({4, 8, 0, 1});                                 // outputs copied from VRAM by a copy
+    }
+    b->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(quick() ? 1 : 3);
+}
+
+const int registered = [] {
+    for (const workload& w : workloads) {
+        benchmark::RegisterBenchmark((std::string("pipeline/vulkan/") + w.name).c_str(), bench<vulkan_env>, &w)->Apply(arguments);
+        benchmark::RegisterBenchmark((std::string("pipeline/opengl/") + w.name).c_str(), bench<gl_env>, &w)->Apply(arguments);
+    }
+    return 0;
+}();
+
+} // namespace
+
+BENCHMARK_MAIN();
