@@ -120,16 +120,7 @@ private:
 
 template <class Ring, class Blocker>
 [[nodiscard]] std::string ring_wait_message(const char* what, const Blocker& b, std::chrono::nanoseconds timeout) {
-    std::string why;
-    switch (b.reason) {
-        case ring_wait::consumer: why = "the consumers still hold its previous item (all slots in flight)"; break;
-        case ring_wait::producer: why = "no producer published it"; break;
-        case ring_wait::device: why = "device work on the slot did not complete"; break;
-        case ring_wait::none: why = "it became ready only at the deadline"; break;
-    }
-    return std::string("unibuf: ring: ") + what + " of sequence " + std::to_string(b.sequence) + " (slot " +
-           std::to_string(b.slot) + " of " + std::to_string(Ring::size()) + ") timed out after " + ms_text(timeout) +
-           " ms: " + why;
+    return Ring::timeout_message(what, b, timeout);
 }
 
 template <bool Write, class Ring, class N, class S>

@@ -455,6 +455,22 @@ public:
     /// @brief The backend whose fences guard the slots.
     [[nodiscard]] backend_type& backend() const noexcept { return *backend_; }
 
+    /// @brief The message of a claim or read (`what`) that timed out after `timeout`, blocked as `b`
+    /// says: the sequence, the slot and what it waited for. The async awaitables throw the same text.
+    [[nodiscard]] static std::string timeout_message(const char* what, const blocker_type& b,
+                                                     std::chrono::nanoseconds timeout) {
+        std::string why;
+        switch (b.reason) {
+            case ring_wait::consumer: why = "the consumers still hold its previous item (all slots in flight)"; break;
+            case ring_wait::producer: why = "no producer published it"; break;
+            case ring_wait::device: why = "device work on the slot did not complete"; break;
+            case ring_wait::none: why = "it became ready only at the deadline"; break;
+        }
+        return std::string("unibuf: ring: ") + what + " of sequence " + std::to_string(b.sequence) + " (slot " +
+               std::to_string(b.slot) + " of " + std::to_string(N) + ") timed out after " +
+               detail::ms_text(timeout) + " ms: " + why;
+    }
+
 private:
     using phase = detail::ring_phase;
     using clock = std::chrono::steady_clock;
@@ -640,18 +656,6 @@ private:
         cv_.notify_all();
     }
 
-    std::string timeout_message(const char* what, const blocker_type& b, std::chrono::nanoseconds timeout) const {
-        std::string why;
-        switch (b.reason) {
-            case ring_wait::consumer: why = "the consumers still hold its previous item (all slots in flight)"; break;
-            case ring_wait::producer: why = "no producer published it"; break;
-            case ring_wait::device: why = "device work on the slot did not complete"; break;
-            case ring_wait::none: why = "it became ready only at the deadline"; break;
-        }
-        return std::string("unibuf: ring: ") + what + " of sequence " + std::to_string(b.sequence) + " (slot " +
-               std::to_string(b.slot) + " of " + std::to_string(N) + ") timed out after " +
-               detail::ms_text(timeout) + " ms: " + why;
-    }
 
     backend_type* backend_;
     std::array<slot_type, S> slots_;  // destroyed last-but-state: each waits for its own last device use
