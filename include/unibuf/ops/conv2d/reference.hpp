@@ -83,8 +83,10 @@ inline void conv2d_reference(const conv2d_desc& d, std::span<const float> in, st
 
     const std::int64_t items = static_cast<std::int64_t>(d.n) * K * oh;
     std::atomic<std::int64_t> next{0};
+#if UNIBUF_EXCEPTIONS
     std::exception_ptr error;
     std::mutex error_mutex;
+#endif
     const auto rows = [&] {
         std::vector<double> acc(static_cast<std::size_t>(ow)), abs_acc(mag ? static_cast<std::size_t>(ow) : 0);
         for (std::int64_t i = next.fetch_add(1); i < items; i = next.fetch_add(1)) row(i, acc, abs_acc);
