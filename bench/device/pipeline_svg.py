@@ -12,6 +12,7 @@ import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import svg  # noqa: E402
 from summarize import load_dir, medians, peer  # noqa: E402
 
 PAT = re.compile(r"pipeline/vulkan/(\w+)/slots:(\d+)/writers:(\d+)/in_host:0/out_copy:0")
@@ -68,20 +69,12 @@ def main():
     top = max([v for pts in list(by_slots.values()) + list(by_writers.values()) for _, v in pts] +
               list(refs.values())) * 1.15
     w, h = 900, 400
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
-           f'<text x="{w / 2}" y="18" text-anchor="middle" font-size="14">unibuf pipeline on the H200 (Vulkan), '
-           '1080p 3×3 fp32 conv2d, fps (higher is better); dashed: PyTorch\'s better variant, same call</text>']
+    out = svg.begin(w, h, "unibuf pipeline on the H200 (Vulkan), 1080p 3×3 fp32 conv2d, fps (higher is better); "
+                          "dashed: PyTorch's better variant, same call")
     panel(out, 70, 60, 360, 250, "against slots (8 writers)", "slots", by_slots, refs, top)
     panel(out, 520, 60, 360, 250, "against writer threads (4 slots)", "writer threads", by_writers, refs, top)
-    for k, key in enumerate(COLOURS):
-        x = 220 + k * 260
-        out.append(f'<rect x="{x}" y="{h - 22}" width="12" height="12" fill="{COLOURS[key]}"/>')
-        out.append(f'<text x="{x + 16}" y="{h - 12}">{LABELS[key]}</text>')
-    out.append("</svg>")
-    with open(sys.argv[2], "w") as f:
-        f.write("\n".join(out) + "\n")
-    print("pipeline_svg.py: wrote", sys.argv[2])
-
+    svg.legend(out, [(LABELS[key], COLOURS[key]) for key in COLOURS], 220, 260, h - 22)
+    svg.write(out, sys.argv[2], "pipeline_svg.py")
 
 if __name__ == "__main__":
     main()

@@ -10,6 +10,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import svg  # noqa: E402
 from summarize import load_dir, medians, peer, us  # noqa: E402
 
 SERIES = [("zero-copy", "small_update/zero_copy/{}", "#1f77b4"),
@@ -39,9 +40,8 @@ def main():
     w, h, left, bottom, plot_h = 720, 360, 60, 60, 250
     group_w = (w - left - 20) / len(SIZES)
     bar_w = group_w / (len(SERIES) + 1)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
-           f'<text x="{w / 2}" y="20" text-anchor="middle" font-size="14">Small buffer update on the H200: '
-           'host writes N bytes, a dispatch reads them, wait (µs, lower is better)</text>']
+    out = svg.begin(w, h, "Small buffer update on the H200: host writes N bytes, a dispatch reads them, wait "
+                          "(µs, lower is better)", title_y=20)
     y0 = h - bottom
     for i in range(6):  # y grid
         v = top * i / 5
@@ -59,15 +59,8 @@ def main():
             out.append(f'<rect x="{x:.1f}" y="{y0 - bh:.1f}" width="{bar_w * 0.9:.1f}" height="{bh:.1f}" fill="{colour}"/>')
             out.append(f'<text x="{x + bar_w * 0.45:.1f}" y="{y0 - bh - 3:.1f}" text-anchor="middle" font-size="10">{v:.0f}</text>')
         out.append(f'<text x="{left + g * group_w + group_w / 2:.1f}" y="{y0 + 18}" text-anchor="middle">{s.replace("1024KiB", "1 MiB").replace("KiB", " KiB")}</text>')
-    for k, (label, colour, _) in enumerate(values):
-        x = left + k * 165
-        out.append(f'<rect x="{x}" y="{h - 24}" width="12" height="12" fill="{colour}"/>')
-        out.append(f'<text x="{x + 16}" y="{h - 14}">{label}</text>')
-    out.append("</svg>")
-    with open(sys.argv[2], "w") as f:
-        f.write("\n".join(out) + "\n")
-    print("small_updates_svg.py: wrote", sys.argv[2])
-
+    svg.legend(out, [(label, colour) for label, colour, _ in values], left, 165, h - 24)
+    svg.write(out, sys.argv[2], "small_updates_svg.py")
 
 if __name__ == "__main__":
     main()
