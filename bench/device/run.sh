@@ -16,6 +16,8 @@
 #   pipeline  the issue-13 pipeline (CPU writers -> conv2d -> consumer) on Vulkan and OpenGL, one
 #             repetition (UNIBUF_PIPELINE_REPS); PyTorch's 2/3-stream peer (bench/async/peer_torch_pipeline.py)
 #             with its PCIe bound (not in the default list)
+#   demo      the main demo (unibuf-pipeline-demo) at its GPU default, 1920x1080, on Vulkan and OpenGL
+#             with validation; its log and the Vulkan run's PNG images come back (not in the default list)
 # Results: one folder ${OUT:-./out}/ with machine.txt (device, driver, CPU, date, commit),
 # summary.txt and results.tar.gz (every suite's JSON and logs), so that at most three files come back.
 set -uo pipefail
@@ -93,7 +95,14 @@ for s in "${suites[@]}"; do
               timeout 150 python3 "$root/bench/async/peer_torch_pipeline.py" --out "$work/pipeline-torch.json" \
                 > "$work/pipeline-torch.txt" 2>&1
               note "pipeline: peer_torch_pipeline rc=$?"; cat "$work/pipeline-torch.txt" >> "$summary" ;;
-    *) note "unknown suite '$s' (known: tests vulkan opengl pool producer stream conv2d copy pipeline)" ;;
+    demo)     for b in vulkan opengl; do
+                mkdir -p "$work/demo-$b"
+                timeout 200 "$R/bin/unibuf-pipeline-demo" --backend "$b" --validate --out "$work/demo-$b" \
+                  > "$work/demo-$b.txt" 2>&1
+                note "demo: $b rc=$? $(tr '\r' '\n' < "$work/demo-$b.txt" | grep -E 'frames|verified' | tail -2 | tr '\n' ' ')"
+              done
+              cp "$work/demo-vulkan/pipeline-demo.png" "$OUT/" 2>/dev/null || true ;;
+    *) note "unknown suite '$s' (known: tests vulkan opengl pool producer stream conv2d copy pipeline demo)" ;;
   esac
 done
 cp "$OUT/machine.txt" "$work/"
