@@ -130,6 +130,18 @@ TEST(VulkanMemoryTable, MalformedInputNamesTheLine) {
     expect_bad("heap 0 1x -\ntype 0 0 -\n", "not a number");
     expect_bad("colour blue\n", "unknown key");
     expect_bad("device nothing\n", "at least one");
+    // Found by fuzzing (test/fuzz): the two messages below did not name a line, and tables past
+    // Vulkan's limits were accepted (type indices >= 32 fall outside a memoryTypeBits mask).
+    expect_bad("", "line 1 (the end of the table)");
+    expect_bad("heap 0 100 -\n\n", "line 3 (the end of the table)");
+    std::string heaps;
+    for (int i = 0; i <= 16; ++i) heaps += "heap " + std::to_string(i) + " 100 -\n";
+    expect_bad(heaps.c_str(), "line 17");
+    std::string types = "heap 0 100 -\n";
+    for (int i = 0; i <= 32; ++i) types += "type " + std::to_string(i) + " 0 -\n";
+    expect_bad(types.c_str(), "line 34");
+    types.resize(types.rfind("type 32"));
+    EXPECT_EQ(vk::parse_memory_table(types).types.size(), 32u) << "32 types are Vulkan's limit, and accepted";
 }
 
 // ---- named decisions from the tables ------------------------------------------------------------
@@ -331,6 +343,23 @@ TEST(VulkanMemorySelection, ABudgetFractionOutsideZeroToOneIsClampedNotOverflowe
     const auto d = decide(small_bar, req, th);
     ASSERT_TRUE(d) << d.message;
     EXPECT_EQ(d.report.chosen, placement_kind::host) << d.report.reason;
+}
+
+TEST(VulkanMemorySelection, AHeapSizeNear2To64IsScaledWithoutOverflow) {
+    // Found by fuzzing (test/fuzz): a heap of 2^64 - 1 bytes times a share just under 1 is formed in
+    // double, rounds up to 2^64 and did not fit back into uint64 (undefined behaviour).
+    constexpr std::uint64_t huge = std::numeric_limits<std::uint64_t>::max();
+    EXPECT_EQ(vk::heap_budget::scale_bytes(huge, 1.0), huge);
+    EXPECT_LE(vk::heap_budget::scale_bytes(huge, 0.9999999999999999), huge);
+    EXPECT_GT(vk::heap_budget::scale_bytes(huge, 0.9999999999999999), huge / 2);
+    EXPECT_EQ(vk::heap_budget::scale_bytes(huge, 0.5), std::uint64_t{1} << 63);
+    EXPECT_EQ(vk::heap_budget::scale_bytes(1000, 0.8), 800u);
+    vk::memory_table t;
+    t.heaps.push_back({huge, vk::heap_property::device_local});
+    t.types.push_back({vk::memory_property::device_local, 0});
+    const auto b = vk::heap_budget::from_heap_sizes(t, 0.9999999999999999);
+    ASSERT_EQ(b.available.size(), 1u);
+    EXPECT_LE(b.available[0], huge);
 }
 
 TEST(VulkanMemorySelection, BudgetDrivesFallbacks) {

@@ -56,6 +56,18 @@ struct heap_budget {
     /// 80% that VMA assumes in that case.
     static constexpr double default_fraction = 0.8;
 
+    /// @brief `fraction` (in [0, 1]) of `bytes`, rounded down, never more than `bytes`. The product
+    /// is formed in double, where a size near 2^64 rounds up to 2^64, which no uint64 holds: such
+    /// results are clamped to `bytes` instead of converted (found by fuzzing).
+    [[nodiscard]] static constexpr std::uint64_t scale_bytes(std::uint64_t bytes, double fraction) noexcept {
+        if (!(fraction > 0.0)) return 0;  // also NaN
+        if (fraction >= 1.0) return bytes;
+        const double v = static_cast<double>(bytes) * fraction;
+        if (v >= 18446744073709551616.0) return bytes;  // 2^64
+        const auto r = static_cast<std::uint64_t>(v);
+        return r < bytes ? r : bytes;
+    }
+
     /// @brief `fraction` of each heap's size, minus `used[i]` bytes already allocated from heap i.
     /// `fraction` is taken in [0, 1] (larger as 1, smaller or NaN as 0), so the share of a heap is
     /// never more than the heap and its conversion back to bytes never overflows.
@@ -65,7 +77,7 @@ struct heap_budget {
         heap_budget b;
         b.available.reserve(t.heaps.size());
         for (std::size_t i = 0; i < t.heaps.size(); ++i) {
-            const auto cap = static_cast<std::uint64_t>(static_cast<double>(t.heaps[i].size) * fraction);
+            const std::uint64_t cap = scale_bytes(t.heaps[i].size, fraction);
             const std::uint64_t u = i < used.size() ? used[i] : 0;
             b.available.push_back(cap > u ? cap - u : 0);
         }
@@ -156,7 +168,7 @@ struct type_query {
                                         double window_share) {
     const std::uint64_t avail = b.of(t, heap);
     if (window_share < 1.0 && static_cast<int>(heap) != t.main_device_heap())  // a NaN share counts as 1
-        return window_share > 0.0 ? static_cast<std::uint64_t>(static_cast<double>(avail) * window_share) : 0;
+        return heap_budget::scale_bytes(avail, window_share);
     return avail;
 }
 

@@ -11,6 +11,7 @@
 #include "../../core/error.hpp"
 
 #include <charconv>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -35,6 +36,11 @@ namespace heap_property {
 inline constexpr std::uint32_t device_local = 0x1;    ///< VK_MEMORY_HEAP_DEVICE_LOCAL_BIT
 inline constexpr std::uint32_t multi_instance = 0x2;  ///< VK_MEMORY_HEAP_MULTI_INSTANCE_BIT
 } // namespace heap_property
+
+/// @brief Most heaps a device reports (`VK_MAX_MEMORY_HEAPS`).
+inline constexpr std::size_t max_memory_heaps = 16;
+/// @brief Most memory types a device reports (`VK_MAX_MEMORY_TYPES`); `memoryTypeBits` masks are 32 bits.
+inline constexpr std::size_t max_memory_types = 32;
 
 /// @brief One memory heap: its size and property bits (`heap_property`).
 struct memory_heap {
@@ -170,8 +176,10 @@ template <class U>
 
 /// @brief Reads the fixture format (`device`, `source`, `nonCoherentAtomSize`, `heap <i> <size>
 /// <flags>`, `type <i> <heap> <flags>` lines; see test/fixtures/vulkan-memory/README.md).
-/// Heaps and types must be listed in index order; every type must name an existing heap.
-/// @throws std::system_error errc::invalid_argument naming the line and what was expected
+/// Heaps and types must be listed in index order, at most `max_memory_heaps` / `max_memory_types`
+/// of them; every type must name an existing heap.
+/// @throws std::system_error errc::invalid_argument naming the line and what was expected (a table
+/// without heaps or types: the line after its last)
 [[nodiscard]] inline memory_table parse_memory_table(std::string_view text) {
     memory_table t;
     std::size_t line_no = 0;
@@ -210,6 +218,8 @@ template <class U>
                     fail("heap index " + std::to_string(index) + " out of order; expected " +
                              std::to_string(t.heaps.size()),
                          line);
+                if (index >= max_memory_heaps)
+                    fail("a device has at most " + std::to_string(max_memory_heaps) + " heaps (VK_MAX_MEMORY_HEAPS)", line);
                 if (!detail::parse_number(second, h.size)) fail("heap size is not a number", line);
                 if (!detail::parse_flags(flags, detail::heap_flag_names, h.flags)) fail("unknown heap flag", line);
                 t.heaps.push_back(h);
@@ -218,6 +228,9 @@ template <class U>
                 if (index != t.types.size())
                     fail("type index " + std::to_string(index) + " out of order; expected " +
                              std::to_string(t.types.size()),
+                         line);
+                if (index >= max_memory_types)
+                    fail("a device has at most " + std::to_string(max_memory_types) + " memory types (VK_MAX_MEMORY_TYPES)",
                          line);
                 if (!detail::parse_number(second, ty.heap) || ty.heap >= t.heaps.size())
                     fail("heap index must name one of the " + std::to_string(t.heaps.size()) +
@@ -231,7 +244,8 @@ template <class U>
         }
     }
     if (t.heaps.empty() || t.types.empty())
-        throw_error(errc::invalid_argument, "unibuf: memory table has " + std::to_string(t.heaps.size()) +
+        throw_error(errc::invalid_argument, "unibuf: memory table line " + std::to_string(line_no + 1) +
+                                                " (the end of the table): it lists " + std::to_string(t.heaps.size()) +
                                                 " heaps and " + std::to_string(t.types.size()) +
                                                 " types; at least one of each is needed");
     return t;
