@@ -40,9 +40,14 @@ namespace unibuf {
 
 /// @brief How a pool (or any owner of a larger allocation) takes a slice back.
 struct slice_release {
+    /// Takes the slice back for reuse (its device work completed).
     void (*fn)(void* ctx, std::uint64_t handle) noexcept = nullptr;
     void* ctx = nullptr;
     std::uint64_t handle = 0;
+    /// Takes the slice back *without* reuse: the buffer went away while device work on it had not
+    /// completed within its wait bound, so the range must never be handed out again (the owner
+    /// frees it with its whole allocation). Null: `fn` is not called and the slice stays taken.
+    void (*abandon)(void* ctx, std::uint64_t handle) noexcept = nullptr;
 };
 
 /// @brief Tag selecting the constructor that places a buffer in a slice of another allocation.
@@ -246,9 +251,25 @@ public:
     /// allocation or slice; the buffer is empty afterwards. Empty buffer: does nothing.
     void reset() noexcept {
         if (backend_ == nullptr) return;
-        // Freeing memory the device still uses is undefined behaviour on every API: wait.
-        if (!backend_->is_complete(last_use_)) (void)backend_->wait(last_use_, wait_timeout_);
-        if (release_.fn != nullptr) release_.fn(release_.ctx, release_.handle);
+        // Freeing memory the device still uses is undefined behaviour on every API: wait. A lost
+        // device runs nothing more, so its error (the only one a wait throws) ends the wait. An
+        // owned allocation is safe either way (every backend defers its free until its work ran);
+        // a slice whose work did not complete in the bound is abandoned, never reused (the fault
+        // walk found a reused slice overwritten by the late work of its previous buffer).
+        bool idle = backend_->is_complete(last_use_);
+        if (!idle) {
+#if UNIBUF_EXCEPTIONS
+            try {
+                idle = backend_->wait(last_use_, wait_timeout_);
+            } catch (const std::system_error&) {
+                idle = true;
+            }
+#else
+            idle = backend_->wait(last_use_, wait_timeout_);
+#endif
+        }
+        if (idle && release_.fn != nullptr) release_.fn(release_.ctx, release_.handle);
+        if (!idle && release_.abandon != nullptr) release_.abandon(release_.ctx, release_.handle);
         owned_.reset();
         alloc_ = nullptr;
         backend_ = nullptr;
@@ -529,7 +550,7 @@ public:
     void invalidate(std::size_t offset, std::size_t count) {
         check_range("invalidate", offset, count);
         if constexpr (sync != sync_kind::none) wait_idle("invalidate");
-        backend_->invalidate(*alloc_, offset_ + offset * sizeof(T), count * sizeof(T), wait_timeout_);
+        backend_invalidate(offset_ + offset * sizeof(T), count * sizeof(T));
     }
     /// @brief Invalidates the whole buffer. @throws as `invalidate(offset, count)`
     void invalidate() { invalidate(0, count_); }
@@ -755,7 +776,26 @@ private:
     }
     void do_to_host(std::size_t offset, std::size_t n) {
         wait_idle("host access");
-        backend_->invalidate(*alloc_, offset_ + offset * sizeof(T), n * sizeof(T), wait_timeout_);
+        backend_invalidate(offset_ + offset * sizeof(T), n * sizeof(T));
+    }
+
+    // The backend's invalidate. A staging copy back that timed out stays queued and writes the
+    // host copy when it runs: the buffer counts everything submitted so far as its last use, so
+    // that its memory (a pool slice) is not handed to another buffer before that copy ran (the
+    // fault walk found that reuse).
+    void backend_invalidate(std::uint64_t off, std::uint64_t n) {
+#if UNIBUF_EXCEPTIONS
+        try {
+            backend_->invalidate(*alloc_, off, n, wait_timeout_);
+        } catch (const std::system_error& e) {
+            if constexpr (FenceSource<B>) {
+                if (e.code() == make_error_code(errc::timeout)) note_use(backend_->submitted_fence());
+            }
+            throw;
+        }
+#else
+        backend_->invalidate(*alloc_, off, n, wait_timeout_);
+#endif
     }
 
     void apply(const transition& t, std::size_t offset, std::size_t n) {

@@ -35,6 +35,13 @@ public:
         return self().allocate_impl(req, ec, why);
     }
 
+    /// @brief As above; on failure `why` also gets the backend's message (what was asked and
+    /// what was available), for callers that report it in their own errors (`buffer_pool`).
+    [[nodiscard]] auto try_allocate(const memory_request& req, std::error_code& ec, std::string& why) {
+        why.clear();
+        return self().allocate_impl(req, ec, why);
+    }
+
 private:
     Derived& self() noexcept { return static_cast<Derived&>(*this); }
 };

@@ -30,6 +30,7 @@
 #include "../detail/allocate.hpp"
 #include "../detail/range_check.hpp"
 #include "../detail/timeline_fence.hpp"
+#include "../fault_injection.hpp"
 #include "../../core/error.hpp"
 #include "../../core/vocabulary.hpp"
 
@@ -48,6 +49,7 @@
 #include <new>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -95,6 +97,9 @@ public:
         std::uint64_t min_storage_offset_alignment = 16;  ///< as Vulkan's minStorageBufferOffsetAlignment
         std::uint64_t memory_limit = std::uint64_t{4} << 30;  ///< total device bytes before out_of_memory
         bool force_staging = false;  ///< every placement staged (exercises the staging path)
+        /// Fails the N-th call of a kind when armed (tests of failure paths; see fault_injection.hpp
+        /// for what each point does here). Null (the default): no faults.
+        std::shared_ptr<fault_injector> faults;
     };
 
     /// @brief A point on the backend's timeline; complete when the work submitted as `value` ran
@@ -239,8 +244,9 @@ public:
     /// (an empty allocation)
     fence flush(allocation& a, std::uint64_t off, std::uint64_t n) {
         check(a, off, n, "flush");
+        inject(fault_point::flush, [&] { return "a flush of bytes [" + std::to_string(off) + ", +" + std::to_string(n) + ")"; });
         if (a.staged_) {
-            return submit([src = a.shadow_, dst = a.device_, off, n] {
+            return submit_as("the staging copy of a flush", [src = a.shadow_, dst = a.device_, off, n] {
                 std::memcpy(dst.get() + off, src.get() + off, n);
             });
         }
@@ -259,8 +265,10 @@ public:
     void invalidate(allocation& a, std::uint64_t off, std::uint64_t n,
                     std::chrono::nanoseconds timeout = default_wait_timeout) {
         check(a, off, n, "invalidate");
+        inject(fault_point::flush,
+               [&] { return "an invalidate of bytes [" + std::to_string(off) + ", +" + std::to_string(n) + ")"; });
         if (a.staged_) {
-            fence f = submit([src = a.device_, dst = a.shadow_, off, n] {
+            fence f = submit_as("the staging copy of an invalidate", [src = a.device_, dst = a.shadow_, off, n] {
                 std::memcpy(dst.get() + off, src.get() + off, n);
             });
             if (!wait(f, timeout))
@@ -280,7 +288,7 @@ public:
     fence copy(allocation& src, std::uint64_t src_off, allocation& dst, std::uint64_t dst_off, std::uint64_t n) {
         check(src, src_off, n, "copy source");
         check(dst, dst_off, n, "copy destination");
-        return submit([s = src.device_, d = dst.device_, src_off, dst_off, n] {
+        return submit_as("a device copy", [s = src.device_, d = dst.device_, src_off, dst_off, n] {
             std::memmove(d.get() + dst_off, s.get() + src_off, n);
         });
     }
@@ -307,23 +315,15 @@ public:
             keep.push_back(r.allocation->device_);
         }
         std::vector<std::byte> pc(push.begin(), push.end());
-        return submit([k, groups, bufs = std::move(bufs), keep = std::move(keep), pc = std::move(pc)] {
+        return submit_as("a dispatch", [k, groups, bufs = std::move(bufs), keep = std::move(keep), pc = std::move(pc)] {
             k(host_invocation{groups, bufs, pc});
         });
     }
 
     /// @brief Queues arbitrary device work (a CPU function); returns its fence. An exception it
     /// throws is kept for `device_error()`, never thrown into the caller.
-    fence submit(std::function<void()> work) {
-        std::uint64_t v = 0;
-        {
-            std::lock_guard lk(m_);
-            v = ++submitted_;
-            queue_.push_back(std::move(work));
-        }
-        cv_.notify_all();
-        return fence{v};
-    }
+    /// @throws std::system_error device_lost / out_of_memory only where `options::faults` injects them
+    fence submit(std::function<void()> work) { return submit_as("a submission of device work", std::move(work)); }
 
     /// @brief A fence that completes once all work submitted so far has run (complete when none),
     /// as `vulkan_backend::submitted_fence` / `gl_backend::submitted_fence` (`FenceSource`).
@@ -338,10 +338,19 @@ public:
     }
     /// @brief Waits up to `timeout` for `f`; false on timeout. `nanoseconds::max()` waits as long
     /// as it takes (the deadline saturates instead of overflowing).
+    /// @throws std::system_error device_lost when `options::faults` lost the device before `f` completed
     [[nodiscard]] bool wait(const fence& f, std::chrono::nanoseconds timeout) const {
         if (is_complete(f)) return true;
+        if (opt_.faults && !lost_.load(std::memory_order_acquire) && opt_.faults->hit(fault_point::wait))
+            return false;  // an injected timeout
         std::unique_lock lk(m_);
-        return done_cv_.wait_until(lk, detail::deadline_after(timeout), [&] { return is_complete(f); });
+        done_cv_.wait_until(lk, detail::deadline_after(timeout),
+                            [&] { return is_complete(f) || lost_.load(std::memory_order_acquire); });
+        if (is_complete(f)) return true;
+        if (lost_.load(std::memory_order_acquire))
+            throw_error(errc::device_lost, "unibuf: host_backend: wait for fence " + std::to_string(f.value) +
+                                               ": the device was lost (injected fault) before it completed");
+        return false;
     }
     /// @brief Waits for all submitted work (bounded); false on timeout.
     [[nodiscard]] bool wait_idle(std::chrono::nanoseconds timeout = default_wait_timeout) const {
@@ -362,7 +371,7 @@ public:
     /// completed, on the worker thread right after the work of `f` ran, or at once on the calling
     /// thread when `f` is complete already. `fn` must be short and must not throw (it is called
     /// inside `noexcept` code; the async layer only posts a coroutine to its scheduler); its argument
-    /// is an error (null here: the host device cannot be lost). Callbacks still pending when the
+    /// is an error: null, or `errc::device_lost` after an injected device loss (`options::faults`). Callbacks still pending when the
     /// backend is destroyed run after its queue drained, i.e. with their fences complete.
     /// @brief Callbacks of `notify_when_complete` still waiting for their fence.
     [[nodiscard]] std::size_t pending_notifications() const {
@@ -370,14 +379,16 @@ public:
         return completion_callbacks_.size();
     }
     void notify_when_complete(const fence& f, std::function<void(std::exception_ptr)> fn) {
+        bool lost = false;
         {
             std::lock_guard lk(m_);
-            if (!is_complete(f)) {
+            lost = !is_complete(f) && lost_.load(std::memory_order_acquire);
+            if (!is_complete(f) && !lost) {
                 completion_callbacks_.emplace(f.value, std::move(fn));
                 return;
             }
         }
-        fn(nullptr);
+        fn(lost ? lost_error(f) : nullptr);
     }
 
 private:
@@ -387,6 +398,12 @@ private:
         if (req.size_bytes == 0) {
             ec = errc::invalid_argument;
             why = "unibuf: host_backend: an allocation of 0 bytes was requested; buffers need at least one element";
+            return a;
+        }
+        if (std::uint64_t call = 0; opt_.faults && opt_.faults->hit(fault_point::allocate, &call)) {
+            ec = errc::out_of_memory;
+            why = fault_injector::describe("host_backend", fault_point::allocate, call) + " (an allocation of " +
+                  std::to_string(req.size_bytes) + " bytes)";
             return a;
         }
         a.report_ = decide(req);
@@ -420,7 +437,64 @@ private:
             why = "unibuf: host_backend: the system could not provide " + asked;
             return allocation{};  // `a` returns its reservation on destruction
         }
+        if (std::uint64_t call = 0; opt_.faults && opt_.faults->hit(fault_point::map, &call)) {
+            ec = errc::mapping_failed;
+            why = fault_injector::describe("host_backend", fault_point::map, call) + " (the host view of " + asked + ")";
+            return allocation{};  // `a` returns its reservation on destruction
+        }
         return a;
+    }
+
+    // The injected device loss: work still queued never runs (its fences never complete; waits for
+    // them throw device_lost), and pending completion callbacks get the error.
+    void lose_device() {
+        std::multimap<std::uint64_t, std::function<void(std::exception_ptr)>> failed;
+        std::deque<std::function<void()>> dropped;  // destroyed outside the lock
+        {
+            std::lock_guard lk(m_);
+            lost_.store(true, std::memory_order_release);
+            dropped.swap(queue_);
+            failed.swap(completion_callbacks_);
+        }
+        done_cv_.notify_all();
+        for (auto& [value, fn] : failed) fn(lost_error(fence{value}));
+    }
+
+    [[nodiscard]] static std::exception_ptr lost_error(const fence& f) {
+        return std::make_exception_ptr(std::system_error(
+            make_error_code(errc::device_lost),
+            "unibuf: host_backend: fence " + std::to_string(f.value) + ": the device was lost (injected fault) before it completed"));
+    }
+
+    // Queues `work` (described by `what` in injected errors); returns its fence.
+    fence submit_as(std::string_view what, std::function<void()> work) {
+        inject(fault_point::submit, [what] { return std::string(what); });
+        std::uint64_t v = 0;
+        {
+            std::lock_guard lk(m_);
+            v = ++submitted_;
+            queue_.push_back(std::move(work));
+        }
+        cv_.notify_all();
+        return fence{v};
+    }
+
+    // Counts a call of `p` (and every submission as a possible device loss); throws the injected
+    // failure, naming the call and `what()` was asked. Nothing to do without `options::faults`.
+    template <class What>
+    void inject(fault_point p, What&& what) {
+        if (lost_.load(std::memory_order_acquire) && p == fault_point::submit)
+            throw_error(errc::device_lost, "unibuf: host_backend: " + what() + ": the device was lost (injected fault)");
+        if (!opt_.faults) return;
+        std::uint64_t call = 0;
+        if (opt_.faults->hit(p, &call))
+            throw_error(errc::out_of_memory, fault_injector::describe("host_backend", p, call) + " (" + what() + ")");
+        if (p == fault_point::submit && opt_.faults->hit(fault_point::device_lost, &call)) {
+            lose_device();
+            throw_error(errc::device_lost,
+                        fault_injector::describe("host_backend", fault_point::device_lost, call) + " (" + what() +
+                            "): the device is lost; every later submission fails");
+        }
     }
 
     // Zero-initialized bytes, or null when the system has none to give.
@@ -490,6 +564,7 @@ private:
     std::uint64_t submitted_ = 0;
     std::atomic<std::uint64_t> completed_{0};
     std::string device_error_;
+    std::atomic<bool> lost_{false};  // an injected device loss (options::faults)
     std::multimap<std::uint64_t, std::function<void(std::exception_ptr)>> completion_callbacks_;  // by fence value
     bool stop_ = false;
     std::thread worker_;  // last: starts after every member above is constructed, joins first

@@ -523,7 +523,7 @@ private:
             !core_->acquire(bytes, alignof(T), count, sizeof(T), handle, memory, offset, ec, why))
             return std::nullopt;
         return std::optional<buffer<T>>(std::in_place, in_slice, core_->backend(), *memory, offset, count,
-                                        slice_release{&core::release, core_, handle});
+                                        slice_release{&core::release, core_, handle, &core::abandon});
     }
 
     template <class T>
@@ -540,7 +540,7 @@ private:
             !c->acquire_in(id, bytes, alignof(T), count, sizeof(T), handle, memory, offset, ec, why))
             return std::nullopt;
         return std::optional<buffer<T>>(std::in_place, in_slice, c->backend(), *memory, offset, count,
-                                        slice_release{&core::release, c, handle});
+                                        slice_release{&core::release, c, handle, &core::abandon});
     }
 
     core* core_ = nullptr;

@@ -110,6 +110,7 @@ struct pool_stats {
     std::size_t peak_live_buffers = 0;        ///< most buffers alive at once
     std::uint64_t acquires = 0;               ///< buffers handed out
     std::uint64_t releases = 0;               ///< buffers returned
+    std::uint64_t abandoned = 0;              ///< buffers destroyed while their device work had not completed in their wait bound: their ranges stay taken, never reused (freed with the pool); not cleared by `reset_stats`
     std::uint64_t failed_acquires = 0;        ///< acquires (and batch opens) that found no room or could not grow (not: those refused on their arguments, a count of 0 or a byte size no pool can hold)
     std::uint64_t elements = 0;               ///< elements handed out, all buffers together
     std::uint64_t largest_buffer_bytes = 0;   ///< peak usage of one buffer, in bytes

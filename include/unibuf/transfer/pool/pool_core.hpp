@@ -234,6 +234,22 @@ public:
         if (destroy) delete c;
     }
 
+    // Release callback of a slice whose device work did not complete in its buffer's wait bound:
+    // the buffer is gone, but its range stays taken (never handed out again) until the pool frees
+    // the block with the pool; a batch region with such a slice is never recycled.
+    static void abandon(void* ctx, std::uint64_t handle) noexcept {
+        auto* c = static_cast<pool_core*>(ctx);
+        bool destroy = false;
+        {
+            std::lock_guard<Locking> g(c->lock_);
+            (void)handle;  // a region keeps this slice counted in its `live`, so it is never recycled
+            --c->live_;
+            ++c->abandoned_;
+            destroy = c->orphaned_ && c->live_ == 0 && c->open_regions_ == 0;
+        }
+        if (destroy) delete c;
+    }
+
     // The pool object goes away; the core follows when no buffer or batch is left.
     static void orphan(pool_core* c) noexcept {
         bool destroy = false;
@@ -272,6 +288,7 @@ public:
         s.peak_live_buffers = peak_live_;
         s.acquires = acquires_;
         s.releases = releases_;
+        s.abandoned = abandoned_;
         s.failed_acquires = failed_;
         s.elements = elements_;
         s.largest_buffer_bytes = largest_bytes_;
@@ -452,10 +469,16 @@ private:
                   std::to_string(block_allocator::max_capacity) + " bytes)";
             return 0;
         }
-        allocation_type a = backend_->try_allocate(req, ec);
+        std::string backend_why;
+        allocation_type a = [&] {
+            if constexpr (requires { backend_->try_allocate(req, ec, backend_why); })
+                return backend_->try_allocate(req, ec, backend_why);  // keeps the backend's message
+            else
+                return backend_->try_allocate(req, ec);
+        }();
         if (ec) {
             why = "the backend '" + std::string(backend_->name()) + "' could not allocate a block of " +
-                  std::to_string(bytes) + " bytes: " + ec.message();
+                  std::to_string(bytes) + " bytes: " + (backend_why.empty() ? ec.message() : backend_why);
             return 0;
         }
         ++backend_allocs_;
@@ -516,7 +539,7 @@ private:
     // statistics
     std::uint64_t in_use_ = 0, peak_in_use_ = 0;
     std::size_t peak_live_ = 0;
-    std::uint64_t acquires_ = 0, releases_ = 0, failed_ = 0, elements_ = 0;
+    std::uint64_t acquires_ = 0, releases_ = 0, failed_ = 0, elements_ = 0, abandoned_ = 0;
     std::uint64_t largest_bytes_ = 0, largest_elements_ = 0;
     std::uint64_t batches_ = 0, peak_batch_ = 0;
     std::uint64_t avoided_ = 0, backend_allocs_ = 0;
