@@ -43,6 +43,72 @@ inline unibuf::vulkan_context validated_context() {
     return unibuf::vulkan_context(o);
 }
 
+/// A device made by "the application", with or without the timeline feature, validated.
+struct own_device {
+    unibuf::detail::vulkan_library lib;
+    vk::DispatchLoaderDynamic d;
+    vk::Instance instance;
+    vk::PhysicalDevice physical;
+    vk::Device device;
+    vk::Queue queue;
+    std::uint32_t family = 0;
+
+    explicit own_device(bool timeline) {
+        pin_driver_libraries();
+        d.init(lib.open());
+        const char* layer = "VK_LAYER_KHRONOS_validation";
+        const char* ext = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
+        vk::ApplicationInfo app;
+        app.apiVersion = VK_API_VERSION_1_2;
+        vk::InstanceCreateInfo ci;
+        ci.pApplicationInfo = &app;
+        ci.enabledLayerCount = 1;
+        ci.ppEnabledLayerNames = &layer;
+        ci.enabledExtensionCount = 1;
+        ci.ppEnabledExtensionNames = &ext;
+        unibuf::detail::vk_check(vk::createInstance(&ci, nullptr, &instance, d), "vkCreateInstance");
+        d.init(instance);
+        std::uint32_t n = 1;
+        const vk::Result r = instance.enumeratePhysicalDevices(&n, &physical, d);
+        if (r != vk::Result::eSuccess && r != vk::Result::eIncomplete) unibuf::detail::vk_check(r, "vkEnumeratePhysicalDevices");
+        std::uint32_t nf = 0;
+        physical.getQueueFamilyProperties(&nf, nullptr, d);
+        std::vector<vk::QueueFamilyProperties> fams(nf);
+        physical.getQueueFamilyProperties(&nf, fams.data(), d);
+        while (family < nf && !(fams[family].queueFlags & vk::QueueFlagBits::eCompute)) ++family;
+        const float prio = 1.0f;
+        vk::DeviceQueueCreateInfo q;
+        q.queueFamilyIndex = family;
+        q.queueCount = 1;
+        q.pQueuePriorities = &prio;
+        vk::PhysicalDeviceVulkan12Features f12;
+        f12.timelineSemaphore = timeline ? VK_TRUE : VK_FALSE;
+        vk::DeviceCreateInfo dci;
+        dci.pNext = &f12;
+        dci.queueCreateInfoCount = 1;
+        dci.pQueueCreateInfos = &q;
+        unibuf::detail::vk_check(physical.createDevice(&dci, nullptr, &device, d), "vkCreateDevice");
+        d.init(device);
+        device.getQueue(family, 0, &queue, d);
+    }
+    ~own_device() {
+        device.destroy(nullptr, d);
+        instance.destroy(nullptr, d);
+    }
+    unibuf::vulkan_external_device handles(bool timeline) const {
+        unibuf::vulkan_external_device e;
+        e.instance = static_cast<VkInstance>(instance);
+        e.physical_device = static_cast<VkPhysicalDevice>(physical);
+        e.device = static_cast<VkDevice>(device);
+        e.queue = static_cast<VkQueue>(queue);
+        e.queue_family = family;
+        e.api_version = VK_API_VERSION_1_2;
+        e.timeline_semaphore_enabled = timeline;
+        e.debug_utils_enabled = true;
+        return e;
+    }
+};
+
 /// Fails the current test once per validation message collected since the last call.
 inline void expect_no_messages(unibuf::vulkan_backend& b) {
     for (const auto& m : b.context().take_messages())

@@ -21,6 +21,7 @@
 #include "../core/vocabulary.hpp"
 #include "concepts.hpp"
 #include "../core/detail/meta.hpp"
+#include "../backend/detail/backend_label.hpp"
 #include "../policy/policy_set.hpp"
 #include "../core/error.hpp"
 #include "state.hpp"
@@ -512,6 +513,11 @@ public:
         if (src.empty())
             throw_error(errc::invalid_argument, "unibuf: copy_from (the source) on an empty (moved-from) buffer");
         require_allocation("copy_from (the destination)");
+        if (&src.backend() != backend_)
+            throw_error(errc::invalid_argument, "unibuf: copy_from a buffer that lives on " +
+                                                    detail::backend_label(src.backend()) + " into one on " +
+                                                    detail::backend_label(*backend_) +
+                                                    "; a copy runs on one backend (context), which must have made both");
         if (src.size() != count_)
             throw_error(errc::out_of_range, "unibuf: copy_from a buffer of " + std::to_string(src.size()) +
                                                 " elements into a buffer of " + std::to_string(count_) +

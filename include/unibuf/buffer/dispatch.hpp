@@ -11,6 +11,7 @@
 #include "../core/vocabulary.hpp"
 #include "concepts.hpp"
 #include "../core/error.hpp"
+#include "../backend/detail/backend_label.hpp"
 
 #include <array>
 #include <concepts>
@@ -52,6 +53,17 @@ template <class Buf>
         return false;
     }
 }
+/// @brief The backend object `buf` lives on, where its type tells (buffers, streams' blocks);
+/// null when it does not.
+template <class B, class Buf>
+[[nodiscard]] const B* bound_backend(const Buf& buf) {
+    if constexpr (requires { { buf.backend() } -> std::convertible_to<const B&>; }) {
+        return &buf.backend();
+    } else {
+        (void)buf;
+        return nullptr;
+    }
+}
 } // namespace detail
 
 /// @brief Runs `kernel` over `groups` work groups with `bindings` bound in order (binding 0, 1, ...).
@@ -74,6 +86,15 @@ typename B::fence dispatch(B& backend, Kernel& kernel, dispatch_size groups, std
         if (empty[i])
             throw_error(errc::invalid_argument, "unibuf: dispatch: binding " + std::to_string(i) +
                                                     " is an empty (moved-from) buffer");
+    // A buffer made by another backend object (another context or device) holds memory this one
+    // cannot use, and fences this one does not know: refused before anything is touched.
+    const std::array<const B*, sizeof...(Bufs)> owners{detail::bound_backend<B>(*bindings.buffer)...};
+    for (std::size_t i = 0; i < owners.size(); ++i)
+        if (owners[i] != nullptr && owners[i] != &backend)
+            throw_error(errc::invalid_argument, "unibuf: dispatch: binding " + std::to_string(i) + " lives on " +
+                                                    detail::backend_label(*owners[i]) + ", but the dispatch runs on " +
+                                                    detail::backend_label(backend) +
+                                                    "; a buffer can only be used by the backend (context) that made it");
     std::array<typename B::fence, sizeof...(Bufs)> after{bindings.buffer->before_device_use(bindings.use)...};
     std::array<bound_range<B>, sizeof...(Bufs)> ranges{
         bound_range<B>{&bindings.buffer->allocation(), bindings.buffer->byte_offset(),

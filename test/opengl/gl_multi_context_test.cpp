@@ -1,0 +1,198 @@
+// Two OpenGL contexts on two threads at once (issue "Reliability", item 1): each thread makes its
+// own headless debug context, backend, pool, ring and pipeline (with its own context loop), and
+// runs them while the other does the same; every result is checked, and each context's debug
+// output must stay free of GL_DEBUG_TYPE_ERROR. A buffer of one context bound to the other's
+// dispatch, or copied into the other's buffer, is refused before any GL call, naming both.
+#include "../common/expect_error.hpp"
+#include "../common/gate.hpp"
+#include "keep_libraries.hpp"
+
+#include <unibuf/async/gl/context_loop.hpp>
+#include <unibuf/async/pipeline.hpp>
+#include <unibuf/backend/gl/egl_context.hpp>
+#include <unibuf/ops/gl/conv2d.hpp>
+#include <unibuf/opengl.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace unibuf;
+
+constexpr std::uint32_t side = 40;
+constexpr std::size_t n = std::size_t{side} * side;
+
+float value(std::size_t i, std::uint64_t salt) { return static_cast<float>((i * 11 + salt * 5) % 499) * 0.25f; }
+
+egl_context::options debug_options() {
+    egl_context::options o;
+    o.debug = true;
+    return o;
+}
+
+conv2d_desc one_by_one() {
+    conv2d_desc d;
+    d.c = d.k = 1;
+    d.h = d.w = side;
+    d.r = d.s = 1;
+    d.bias = true;
+    return d;
+}
+
+// One thread's context and everything made on it.
+struct world {
+    egl_context context{debug_options()};
+    gl_debug_log log{true};
+    gl_backend gpu;
+    conv2d<gl_backend> conv{gpu, one_by_one()};
+    device_buffer<float, gl_backend> weight{gpu, 1}, bias{gpu, 1};
+
+    explicit world(float scale) {
+        unibuf_test::keep_driver_libraries_loaded();
+        weight.write(std::vector<float>{scale});
+        bias.write(std::vector<float>{0.0f});
+    }
+    template <class In, class Out>
+    gl_backend::fence scale(In& in, Out& out) {
+        return conv(in, weight, bias, out);
+    }
+    std::string errors() {
+        std::string s;
+        for (const auto& m : log.take_errors()) s += gl_debug_log::describe(m) + "\n";
+        return s;
+    }
+};
+
+// Pool, ring and pipeline on `w`'s context (this thread); the number of wrong values.
+std::size_t workload(world& w, float scale, std::uint64_t salt) {
+    std::size_t wrong = 0;
+    buffer_pool<gl_backend, access::read_write> pool(w.gpu, pool_config::with_bytes(1 << 20));
+    for (std::uint64_t round = 0; round < 4; ++round) {
+        auto in = pool.acquire<float>(n);
+        auto out = pool.acquire<float>(n);
+        std::vector<float> v(n);
+        for (std::size_t i = 0; i < n; ++i) v[i] = value(i, salt + round);
+        in.write(v);
+        (void)w.scale(in, out);
+        const auto got = out.to_vector();
+        for (std::size_t i = 0; i < n; ++i) wrong += got[i] != scale * v[i];
+    }
+    using slot = buffer_pool<gl_backend, access::read_write>::buffer<float>;
+    ring<slot, 3> r(w.gpu, [&](std::size_t) { return pool.acquire<float>(n); });
+    readback_buffer<float, gl_backend> result(w.gpu, n);
+    for (int i = 0; i < 9; ++i) {
+        auto wr = r.claim();
+        const std::uint64_t seq = wr.sequence();
+        std::vector<float> v(n);
+        for (std::size_t j = 0; j < n; ++j) v[j] = value(j, salt + 100 + seq);
+        wr->write(v);
+        wr.publish();
+        auto rd = r.read();
+        rd.release(w.scale(*rd, result));
+        const auto got = result.to_vector();
+        for (std::size_t j = 0; j < n; ++j) wrong += got[j] != scale * v[j];
+    }
+    gl_context_loop loop(w.gpu);
+    thread_pool workers(2);
+    pipeline_config cfg;
+    cfg.input_elements = cfg.output_elements = n;
+    cfg.writers = 2;
+    std::uint64_t expected = 0;
+    pipeline<gl_backend, 3> p(
+        w.gpu, loop, loop, workers, cfg,
+        [salt](write_only_view<float> v, std::uint64_t k) {
+            for (std::size_t i = 0; i < v.size(); ++i) v[i] = value(i, salt + 1000 + k);
+        },
+        [&w](auto& in, auto& out, std::uint64_t) { return w.scale(in, out); },
+        [&](std::span<const float> out, std::uint64_t k) {
+            wrong += k != expected++;
+            for (std::size_t i = 0; i < out.size(); ++i) wrong += out[i] != scale * value(i, salt + 1000 + k);
+        });
+    const pipeline_stats st = loop.run(p.run(16));  // this thread is the context thread
+    wrong += st.frames_out != 16;
+    return wrong;
+}
+
+TEST(GlContexts, TwoContextsOnTwoThreadsWorkAtTheSameTime) {
+    unibuf_test::gate start;
+    std::atomic<std::size_t> wrong{0};
+    std::vector<std::string> errors(2), gl_errors(2), renderers(2);
+    std::vector<std::thread> ts;
+    for (std::size_t i = 0; i < 2; ++i)
+        ts.emplace_back([&, i] {
+            try {
+                world w(2.0f + static_cast<float>(i));
+                renderers[i] = w.gpu.capabilities().renderer;
+                if (!start.wait()) throw std::runtime_error("the start gate did not open");
+                wrong += workload(w, 2.0f + static_cast<float>(i), 10 * i);
+                gl_errors[i] = w.errors();
+            } catch (const std::exception& e) {
+                errors[i] = e.what();
+            }
+        });
+    start.open();
+    for (auto& t : ts) t.join();
+    for (std::size_t i = 0; i < 2; ++i) {
+        EXPECT_EQ(errors[i], "") << "context " << i;
+        EXPECT_EQ(gl_errors[i], "") << "context " << i;
+    }
+    EXPECT_EQ(wrong.load(), 0u);
+}
+
+TEST(GlContexts, ABufferOfOneContextIsRefusedByTheOtherBeforeAnyGlCall) {
+    // Thread A makes its world and a buffer, then waits while thread B (its own world) tries to
+    // use that buffer; A destroys its objects on its own thread at the end.
+    unibuf_test::gate a_ready, b_done;
+    world* wa = nullptr;
+    device_buffer<float, gl_backend>* in_a = nullptr;
+    std::string error_a, error_b;
+    std::thread ta([&] {
+        try {
+            world w(2.0f);
+            device_buffer<float, gl_backend> in(w.gpu, n);
+            in.write(std::vector<float>(n, 1.0f));
+            wa = &w;
+            in_a = &in;
+            a_ready.open();
+            if (!b_done.wait()) throw std::runtime_error("thread B did not finish");
+            error_a = w.errors();
+        } catch (const std::exception& e) {
+            error_a = e.what();
+            a_ready.open();
+        }
+    });
+    std::thread tb([&] {
+        try {
+            world w(3.0f);
+            device_buffer<float, gl_backend> out(w.gpu, n), in_b(w.gpu, n);
+            if (!a_ready.wait() || in_a == nullptr) throw std::runtime_error("thread A did not get ready");
+            const std::string label_a = unibuf::detail::backend_label(wa->gpu), label_b = unibuf::detail::backend_label(w.gpu);
+            unibuf_test::expect_error([&] { (void)w.scale(*in_a, out); }, errc::invalid_argument,
+                                      {"binding 0 lives on", label_a.c_str(), "the dispatch runs on", label_b.c_str()});
+            unibuf_test::expect_error([&] { (void)out.copy_from(*in_a); }, errc::invalid_argument,
+                                      {"copy_from a buffer that lives on", label_a.c_str(), label_b.c_str()});
+            // B still works with its own buffers.
+            in_b.write(std::vector<float>(n, 2.0f));
+            (void)w.scale(in_b, out);
+            const auto got = out.to_vector();
+            EXPECT_EQ(got.front(), 6.0f);
+            EXPECT_EQ(got.back(), 6.0f);
+            error_b = w.errors();
+        } catch (const std::exception& e) {
+            error_b = e.what();
+        }
+        b_done.open();
+    });
+    ta.join();
+    tb.join();
+    EXPECT_EQ(error_a, "");
+    EXPECT_EQ(error_b, "");
+}
+
+} // namespace
