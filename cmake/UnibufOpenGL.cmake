@@ -147,6 +147,7 @@ endif()
 
 # ---- embedded GLSL: include/unibuf/ops/<op>/<name>.glsl.hpp from <name>.comp beside it ----------
 file(GLOB _unibuf_comp CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/include/unibuf/ops/*/*.comp)
+list(FILTER _unibuf_comp EXCLUDE REGEX "_coopmat\\.comp$")  # cooperative matrices: Vulkan only
 set(_embed_cmds "")
 foreach(comp IN LISTS _unibuf_comp)
   get_filename_component(stem ${comp} NAME_WE)

@@ -111,6 +111,7 @@ endfunction()
 # glslc targets Vulkan, where GLSL predefines VULKAN (= 100): the #ifdef VULKAN branches are taken.
 unibuf_vulkan_embed_spirv(${PROJECT_SOURCE_DIR}/include/unibuf/ops/saxpy/saxpy.comp saxpy)
 unibuf_vulkan_embed_spirv(${PROJECT_SOURCE_DIR}/include/unibuf/ops/conv2d/conv2d.comp conv2d)
+unibuf_vulkan_embed_spirv(${PROJECT_SOURCE_DIR}/include/unibuf/ops/conv2d/conv2d_coopmat.comp conv2d_coopmat)
 
 # ---- validation layer for tests -----------------------------------------------------------------
 # The Debian package installs VkLayer_khronos_validation.json system-wide, where the loader finds

@@ -8,9 +8,14 @@
 // is divided by M (the submit and wait, about 45 us on the H200, are spread over the M).
 // The peer (peer_torch_conv2d.py) times cuDNN the same way: cudaEvents around M convolutions.
 //
+// Vulkan runs twice per shape: exact fp32 (conv2d/vulkan/) and the tensor-core path
+// (conv2d/vulkan_tc/: conv2d_precision::tensor_core_fp16, required, so a device without
+// VK_NV_cooperative_matrix skips it with the reason); the peer times cuDNN with and without TF32.
+//
 // Inputs are the same deterministic values the peer makes (value(i, salt), below). When
 // UNIBUF_CONV2D_DUMP names a folder, each shape's outputs are written there (<index>-vulkan.bin,
-// <index>-opengl.bin, raw float32) and the peer prints their max relative error against cuDNN.
+// <index>-vulkan_tc.bin, <index>-opengl.bin, raw float32) and the peer prints their max relative
+// error against cuDNN fp32.
 //
 // Environment: UNIBUF_BENCH_QUICK=1 (CI smoke: two small shapes instead, M = 2),
 // UNIBUF_BENCH_VALIDATION=1 (Vulkan validation on), UNIBUF_CONV2D_M (dispatches per sample).
@@ -97,12 +102,12 @@ void dump(std::size_t index, const char* api, const std::vector<float>& out) {
 }
 
 void set_counters(benchmark::State& st, const conv2d_desc& d, double seconds_per_conv, const conv2d_tiling& t,
-                  std::uint32_t m) {
+                  std::uint32_t m, const std::string& extra = {}) {
     st.counters["us_per_conv"] = seconds_per_conv * 1e6;
     st.counters["TFLOPs"] = conv2d_flops(d) / seconds_per_conv * 1e-12;
     st.counters["GBs"] = conv2d_min_bytes(d) / seconds_per_conv * 1e-9;
     st.counters["M"] = m;
-    st.SetLabel("tile " + t.to_string());
+    st.SetLabel(extra.empty() ? "tile " + t.to_string() : extra);
 }
 
 // ---- Vulkan -------------------------------------------------------------------------------------
@@ -129,13 +134,14 @@ void bench_vulkan(benchmark::State& st, std::size_t index, conv2d_options opt) {
     }
     auto& conv = *made;
     const bool fixed = opt.tile_lx != 0;
+    const bool tensor_cores = conv.precision().used == conv2d_precision::tensor_core_fp16;
     const auto t = make_tensors(d);
     vk_buf in(vkb(), t.in.size()), w(vkb(), t.w.size()), b(vkb(), t.b.size()), out(vkb(), conv.sizes().output);
     in.write(t.in);
     w.write(t.w);
     b.write(t.b);
     (void)conv(in, w, b, out);  // warm-up, through dispatch(); its output is checked by the peer
-    if (!fixed) dump(index, "vulkan", out.to_vector());
+    if (!fixed) dump(index, tensor_cores ? "vulkan_tc" : "vulkan", out.to_vector());
     const std::array<bound_range<vulkan_backend>, 4> ranges{
         bound_range<vulkan_backend>{&in.allocation(), in.byte_offset(), in.size_bytes(), usage::read},
         bound_range<vulkan_backend>{&w.allocation(), w.byte_offset(), w.size_bytes(), usage::read},
@@ -157,7 +163,9 @@ void bench_vulkan(benchmark::State& st, std::size_t index, conv2d_options opt) {
         st.SetIterationTime(s / m);
         total += s / m;
     }
-    if (st.iterations() > 0) set_counters(st, d, total / static_cast<double>(st.iterations()), conv.tiling(), m);
+    if (st.iterations() > 0)
+        set_counters(st, d, total / static_cast<double>(st.iterations()), conv.tiling(), m,
+                     tensor_cores ? conv.precision().to_string() : std::string());
 }
 
 // UNIBUF_CONV2D_VARIANTS="lx,ly,px,kb,cb;...": each tile also runs on Vulkan for every shape it fits.
@@ -268,6 +276,12 @@ int main(int argc, char** argv) {
         benchmark::AddCustomContext("vulkan_tensor_core_decision", conv2d_vulkan_precision(conv2d_cooperative_matrix_support(vkb()), o).to_string());
         for (std::size_t i : picked)
             benchmark::RegisterBenchmark(("conv2d/vulkan/" + name_of(shapes[i])).c_str(), bench_vulkan, i, conv2d_options{})
+                ->UseManualTime()->Iterations(iterations)->Unit(benchmark::kMicrosecond);
+        conv2d_options tc;
+        tc.precision = conv2d_precision::tensor_core_fp16;
+        tc.require_precision = true;  // a fallback would time the fp32 kernel under this name: skipped instead
+        for (std::size_t i : picked)
+            benchmark::RegisterBenchmark(("conv2d/vulkan_tc/" + name_of(shapes[i])).c_str(), bench_vulkan, i, tc)
                 ->UseManualTime()->Iterations(iterations)->Unit(benchmark::kMicrosecond);
         for (const auto& o : variants())
             for (std::size_t i : picked)

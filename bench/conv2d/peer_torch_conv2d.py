@@ -7,7 +7,7 @@ of `--reps` samples. Two modes: cuDNN fp32 (torch.backends.cudnn.allow_tf32 = Fa
 (allow_tf32 = True). cudnn.benchmark is on (cuDNN picks its fastest algorithm per shape).
 
 When --dump names the folder the unibuf benchmark wrote its outputs to (UNIBUF_CONV2D_DUMP), each
-of them is compared with cuDNN fp32's output on the device: max |unibuf - cudnn| / max |cudnn|
+of them (Vulkan fp32, Vulkan tensor cores, OpenGL) is compared with cuDNN fp32's output on the device: max |unibuf - cudnn| / max |cudnn|
 (normalized) and the largest elementwise relative error where |cudnn| > 1e-3 * max |cudnn|.
 
 Output: a table on stdout and JSON (--out).
@@ -94,7 +94,7 @@ def main():
         row["fp32_gbs"] = nbytes / (row["fp32_us"] * 1e-6) * 1e-9
         checks = []
         refmax = ref.abs().max().item()
-        for api in ("vulkan", "opengl"):
+        for api in ("vulkan", "vulkan_tc", "opengl"):
             path = os.path.join(a.dump, f"{idx}-{api}.bin") if a.dump else ""
             if not path or not os.path.exists(path):
                 continue

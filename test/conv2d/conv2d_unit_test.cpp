@@ -217,7 +217,7 @@ TEST(Conv2dTiling, FitsTheLimitsAndCoversTheOutput) {
             EXPECT_EQ(tl.kb % 4, 0u);
         }
     }
-    // The streaming shape: 16 channels per group, 1 column per invocation, 32x8 invocations.
+    // The streaming shape: 16 channels per group, 2 columns per invocation, 32x4 invocations.
     conv2d_desc s;
     s.c = 3;
     s.h = 1080;
@@ -226,9 +226,9 @@ TEST(Conv2dTiling, FitsTheLimitsAndCoversTheOutput) {
     s.pad(1);
     const auto ts = conv2d_choose_tiling(s, h200);
     EXPECT_EQ(ts.kb, 16u);
-    EXPECT_EQ(ts.px, 1u);
+    EXPECT_EQ(ts.px, 2u);
     EXPECT_EQ(ts.lx, 32u);
-    EXPECT_EQ(ts.ly, 8u);
+    EXPECT_EQ(ts.ly, 4u);
     EXPECT_EQ(ts.cb, 3u);
     // A kernel whose smallest tile does not fit is refused with the bytes it needs.
     conv2d_desc big;

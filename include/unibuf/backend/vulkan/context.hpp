@@ -72,6 +72,11 @@ struct vulkan_context_options {
     /// graphics or compute: the copy engines of discrete GPUs) where the device has one. Devices
     /// with one universal family (lavapipe) have none: `transfer_queue()` is then null.
     bool transfer_queue = true;
+    /// @brief Enable VK_NV_cooperative_matrix (tensor cores) with the features its kernels need
+    /// (cooperativeMatrix, shaderFloat16, vulkanMemoryModel) where the device exposes all of them;
+    /// where it does not, the device is created without them and
+    /// `vulkan_context::cooperative_matrix()` says why (creation never fails for it).
+    bool cooperative_matrix = true;
 };
 
 /// @brief Handles of a Vulkan device the caller created and keeps owning ("bring your own device").
@@ -99,6 +104,42 @@ struct vulkan_external_device {
     VkQueue transfer_queue = VK_NULL_HANDLE;
     /// @brief The family of `transfer_queue` (transfer, graphics or compute support).
     std::uint32_t transfer_queue_family = 0;
+    /// @brief The device was created with VK_NV_cooperative_matrix and the features
+    /// `cooperativeMatrix` (VkPhysicalDeviceCooperativeMatrixFeaturesNV), `shaderFloat16` and
+    /// `vulkanMemoryModel` (Vulkan 1.2) enabled: unibuf's tensor-core kernels may then run on it.
+    bool cooperative_matrix_nv_enabled = false;
+};
+
+/// @brief One matrix shape the device's cooperative matrices support
+/// (`vkGetPhysicalDeviceCooperativeMatrixPropertiesNV`): D (M x N) = A (M x K) * B (K x N) + C.
+struct vulkan_cooperative_matrix_shape {
+    std::uint32_t m = 0, n = 0, k = 0;  ///< MSize, NSize, KSize
+    vk::ComponentTypeNV a = vk::ComponentTypeNV::eFloat16, b = vk::ComponentTypeNV::eFloat16;
+    vk::ComponentTypeNV c = vk::ComponentTypeNV::eFloat32, d = vk::ComponentTypeNV::eFloat32;
+    vk::ScopeNV scope = vk::ScopeNV::eSubgroup;
+
+    /// @brief True for fp16 A and B, fp32 C and D, at subgroup scope (what unibuf's conv2d uses).
+    [[nodiscard]] bool fp16_fp32_subgroup() const noexcept {
+        return a == vk::ComponentTypeNV::eFloat16 && b == vk::ComponentTypeNV::eFloat16 &&
+               c == vk::ComponentTypeNV::eFloat32 && d == vk::ComponentTypeNV::eFloat32 && scope == vk::ScopeNV::eSubgroup;
+    }
+    /// @brief "16x16x16".
+    [[nodiscard]] std::string to_string() const {
+        return std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k);
+    }
+};
+
+/// @brief What a context enabled for cooperative matrices (tensor cores), and why.
+struct vulkan_cooperative_matrix_info {
+    /// @brief VK_NV_cooperative_matrix is enabled with cooperativeMatrix, shaderFloat16 and
+    /// vulkanMemoryModel, and the device runs cooperative matrices and basic subgroup operations
+    /// in compute shaders.
+    bool enabled = false;
+    std::string extension;  ///< "VK_NV_cooperative_matrix" when enabled, else empty
+    /// @brief The device's shapes (every component type and scope) when enabled.
+    std::vector<vulkan_cooperative_matrix_shape> shapes;
+    std::uint32_t subgroup_size = 0;  ///< the device's subgroupSize (Vulkan 1.1)
+    std::string note;                 ///< what was enabled, or why nothing was (printable)
 };
 
 /// @brief What unibuf reads from a physical device once, at context creation.
@@ -127,6 +168,8 @@ struct vulkan_capabilities {
     std::uint32_t transfer_queue_family = 0;
     /// @brief Why the context has the transfer queue it has, or none (printable).
     std::string transfer_queue_note;
+    /// @brief Cooperative matrices: enabled or not, the shapes, and why (`vulkan_context::cooperative_matrix()`).
+    vulkan_cooperative_matrix_info cooperative_matrix;
 };
 
 /// @brief Printable name of a physical device type.
@@ -333,6 +376,7 @@ public:
         dld_.init(library_.open());
         create_instance(opt);
         choose_physical_device(opt);
+        want_coopmat_ = opt.cooperative_matrix;
         create_device();
         read_capabilities();
     }
@@ -364,6 +408,11 @@ public:
         c.instance_api_ = ext.api_version;
         c.timeline_ = ext.timeline_semaphore_enabled;
         c.budget_ext_ = ext.memory_budget_enabled;
+        c.coopmat_ = ext.cooperative_matrix_nv_enabled;
+        c.coopmat_note_ = ext.cooperative_matrix_nv_enabled
+                              ? "VK_NV_cooperative_matrix: enabled by the caller (vulkan_external_device)"
+                              : "not enabled: the caller's device does not declare VK_NV_cooperative_matrix "
+                                "(vulkan_external_device::cooperative_matrix_nv_enabled)";
         std::uint32_t nfam = 0;
         c.physical_.getQueueFamilyProperties(&nfam, nullptr, c.dld_);
         std::vector<vk::QueueFamilyProperties> fams(nfam);
@@ -443,6 +492,11 @@ public:
     [[nodiscard]] bool sync_validation_enabled() const noexcept { return sync_validation_; }
     /// @brief True when a debug messenger collects messages.
     [[nodiscard]] bool collects_messages() const noexcept { return static_cast<bool>(messenger_); }
+    /// @brief Cooperative matrices (tensor cores): whether VK_NV_cooperative_matrix and its
+    /// features were enabled, the device's shapes, and why (`vulkan_context_options::cooperative_matrix`).
+    [[nodiscard]] const vulkan_cooperative_matrix_info& cooperative_matrix() const noexcept {
+        return caps_.cooperative_matrix;
+    }
 
     /// @brief The validation messages collected since the last call (validation and performance
     /// warnings and errors), then clears them. Empty for an empty (moved-from) context.
@@ -501,7 +555,10 @@ private:
         sync_validation_ = o.sync_validation_;
         timeline_ = o.timeline_;
         budget_ext_ = o.budget_ext_;
+        coopmat_ = std::exchange(o.coopmat_, false);
+        coopmat_note_ = std::move(o.coopmat_note_);
         caps_ = std::move(o.caps_);
+        o.caps_.cooperative_matrix = {};  // an empty context has no cooperative matrices
     }
 
     template <class T, class F>
@@ -712,6 +769,19 @@ private:
         }
         vk::PhysicalDeviceVulkan12Features want12;  // only what unibuf uses
         want12.timelineSemaphore = timeline_ ? VK_TRUE : VK_FALSE;
+        vk::PhysicalDeviceCooperativeMatrixFeaturesNV want_cm;
+        coopmat_ = false;
+        if (!want_coopmat_)
+            coopmat_note_ = "not enabled: vulkan_context_options::cooperative_matrix is false";
+        else
+            coopmat_ = coopmat_usable(api, exts, f12, coopmat_note_);
+        if (coopmat_) {
+            enabled.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+            want12.shaderFloat16 = VK_TRUE;
+            want12.vulkanMemoryModel = VK_TRUE;
+            want_cm.cooperativeMatrix = VK_TRUE;
+            want12.pNext = &want_cm;
+        }
 
         const float priority = 1.0f;
         vk::DeviceQueueCreateInfo qci[2];
@@ -733,6 +803,79 @@ private:
         if (want_transfer_) device_.getQueue(transfer_family_, 0, &transfer_queue_, dld_);
     }
 
+    // Whether VK_NV_cooperative_matrix can be enabled for unibuf's kernels: the extension, the
+    // features cooperativeMatrix, shaderFloat16 and vulkanMemoryModel, cooperative matrices and
+    // basic subgroup operations in compute shaders. `note` says what was found.
+    bool coopmat_usable(std::uint32_t api, const std::vector<vk::ExtensionProperties>& exts,
+                        const vk::PhysicalDeviceVulkan12Features& f12, std::string& note) const {
+        const bool nv = detail::has_extension(exts, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+        if (!nv) {
+            note = detail::has_extension(exts, "VK_KHR_cooperative_matrix")
+                       ? "not enabled: the device exposes VK_KHR_cooperative_matrix but not VK_NV_cooperative_matrix, "
+                         "the one unibuf's kernels use (the Vulkan headers and glslc it is built with predate the KHR one)"
+                       : "not enabled: the device exposes no VK_NV_cooperative_matrix (nor VK_KHR_cooperative_matrix)";
+            return false;
+        }
+        if (api < VK_API_VERSION_1_2) {
+            note = "not enabled: VK_NV_cooperative_matrix is exposed, but shaderFloat16 and vulkanMemoryModel need "
+                   "Vulkan 1.2 and the device offers " + std::to_string(VK_API_VERSION_MAJOR(api)) + "." +
+                   std::to_string(VK_API_VERSION_MINOR(api));
+            return false;
+        }
+        vk::PhysicalDeviceCooperativeMatrixFeaturesNV cm;
+        vk::PhysicalDeviceFeatures2 f2;
+        f2.pNext = &cm;
+        physical_.getFeatures2(&f2, dld_);
+        vk::PhysicalDeviceCooperativeMatrixPropertiesNV cmp;
+        vk::PhysicalDeviceSubgroupProperties sg;
+        vk::PhysicalDeviceProperties2 p2;
+        p2.pNext = &cmp;
+        cmp.pNext = &sg;
+        physical_.getProperties2(&p2, dld_);
+        std::string missing;
+        const auto miss = [&](const char* what) { missing += (missing.empty() ? "" : ", ") + std::string(what); };
+        if (cm.cooperativeMatrix != VK_TRUE) miss("the cooperativeMatrix feature");
+        if (f12.shaderFloat16 != VK_TRUE) miss("the shaderFloat16 feature");
+        if (f12.vulkanMemoryModel != VK_TRUE) miss("the vulkanMemoryModel feature");
+        if (!(cmp.cooperativeMatrixSupportedStages & vk::ShaderStageFlagBits::eCompute))
+            miss("cooperative matrices in compute shaders");
+        if (!(sg.supportedStages & vk::ShaderStageFlagBits::eCompute) ||
+            !(sg.supportedOperations & vk::SubgroupFeatureFlagBits::eBasic))
+            miss("basic subgroup operations in compute shaders");
+        if (!missing.empty()) {
+            note = "not enabled: VK_NV_cooperative_matrix is exposed but the device lacks " + missing;
+            return false;
+        }
+        note = "VK_NV_cooperative_matrix enabled (cooperativeMatrix, shaderFloat16, vulkanMemoryModel)";
+        return true;
+    }
+
+    // The cooperative-matrix part of the capabilities: the shapes, when enabled (the properties
+    // query is only made then: through the loader it reaches drivers without the extension too).
+    void read_cooperative_matrix(std::uint32_t subgroup_size) {
+        auto& cm = caps_.cooperative_matrix;
+        cm = {};
+        cm.subgroup_size = subgroup_size;
+        cm.note = coopmat_note_;
+        if (!coopmat_ || dld_.vkGetPhysicalDeviceCooperativeMatrixPropertiesNV == nullptr) {
+            if (coopmat_) cm.note = "not enabled: the loader offers no vkGetPhysicalDeviceCooperativeMatrixPropertiesNV";
+            return;
+        }
+        const auto props = enumerate<vk::CooperativeMatrixPropertiesNV>(
+            [&](std::uint32_t* n, vk::CooperativeMatrixPropertiesNV* p) {
+                return physical_.getCooperativeMatrixPropertiesNV(n, p, dld_);
+            },
+            "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
+        for (const auto& p : props)
+            cm.shapes.push_back({p.MSize, p.NSize, p.KSize, p.AType, p.BType, p.CType, p.DType, p.scope});
+        cm.enabled = true;
+        cm.extension = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+        std::string fp16;
+        for (const auto& s : cm.shapes)
+            if (s.fp16_fp32_subgroup()) fp16 += (fp16.empty() ? "" : ", ") + s.to_string();
+        cm.note += "; fp16 x fp16 + fp32 subgroup shapes (MxNxK): " + (fp16.empty() ? std::string("none") : fp16);
+    }
+
     void read_capabilities() {
         vk::PhysicalDeviceProperties p;
         physical_.getProperties(&p, dld_);
@@ -749,10 +892,13 @@ private:
                                                " to this instance; unibuf needs 1.1");
         vk::PhysicalDeviceMaintenance3Properties m3;
         vk::PhysicalDeviceDriverProperties drv;
+        vk::PhysicalDeviceSubgroupProperties sg;
         vk::PhysicalDeviceProperties2 p2;
         p2.pNext = &m3;
-        if (caps_.api_version >= VK_API_VERSION_1_2) m3.pNext = &drv;
+        m3.pNext = &sg;
+        if (caps_.api_version >= VK_API_VERSION_1_2) sg.pNext = &drv;
         physical_.getProperties2(&p2, dld_);
+        read_cooperative_matrix(sg.subgroupSize);
         caps_.max_allocation_size = m3.maxMemoryAllocationSize;
         if (caps_.api_version >= VK_API_VERSION_1_2) {
             caps_.driver_name = drv.driverName.data();
@@ -805,6 +951,9 @@ private:
     bool sync_validation_ = false;
     bool timeline_ = false;
     bool budget_ext_ = false;
+    bool want_coopmat_ = true;
+    bool coopmat_ = false;
+    std::string coopmat_note_;
     vulkan_capabilities caps_;
 };
 

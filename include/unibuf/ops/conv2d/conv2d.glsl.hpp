@@ -23,6 +23,9 @@ inline constexpr std::string_view conv2d_glsl = R"unibuf_glsl(// conv2d: out[n][
 // channels, PX*KB sums in registers. Input channels are taken CB at a time: the input patch the tile
 // needs and the weights of those channels are staged in shared memory (rows padded by one float;
 // weights as vec4s of 4 output channels, KB being a multiple of 4), then each invocation accumulates. Tiles whose patch lies inside the image skip the bounds checks.
+// When all input channels fit in one round (CB == C) the channel loop has a compile-time bound, and
+// a round's first barrier is left out (nothing in shared memory has been read yet). The buffers are
+// `restrict`: conv2d rejects an output that overlaps an input (the inputs are only read).
 #version 450
 
 #ifdef VULKAN
@@ -53,10 +56,10 @@ layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
 layout(local_size_x = LX, local_size_y = LY, local_size_z = 1) in;
 #endif
 
-layout(std430, binding = 0) readonly buffer InBuf { float in_data[]; };
-layout(std430, binding = 1) readonly buffer WBuf { float w_data[]; };
-layout(std430, binding = 2) readonly buffer BBuf { float b_data[]; };
-layout(std430, binding = 3) writeonly buffer OutBuf { float out_data[]; };
+layout(std430, binding = 0) restrict readonly buffer InBuf { float in_data[]; };
+layout(std430, binding = 1) restrict readonly buffer WBuf { float w_data[]; };
+layout(std430, binding = 2) restrict readonly buffer BBuf { float b_data[]; };
+layout(std430, binding = 3) restrict writeonly buffer OutBuf { float out_data[]; };
 
 const uint NL = LX * LY;                        // invocations per group
 const uint TW = LX * PX;                        // output tile width
@@ -92,7 +95,7 @@ void main() {
     }
 
     for (uint c0 = 0u; c0 < C; c0 += CB) {
-        barrier();  // the previous channels' reads of shared memory are done
+        if (c0 != 0u) barrier();  // the previous channels' reads of shared memory are done
         const uint in_base = (n * C + c0) * H * W;
         if (patch_inside && c0 + CB <= C) {
             for (uint i = lid; i < CB * ITH * ITW; i += NL) {
@@ -117,20 +120,21 @@ void main() {
                 s_in[cb * PATCH + row * ITWP + col] = v;
             }
         }
+        // Weight i of the round is tap crs = cb*RS + r*S + s of output channel k0 + kb, at
+        // w[(k0 + kb)*C*RS + c0*RS + crs]; channel c0 + cb exists while crs < (C - c0)*RS.
         for (uint i = lid; i < CB * RS * KB; i += NL) {
             const uint kb = i % KB;
             const uint crs = i / KB;
-            const uint cb = crs / RS;
-            const uint rs = crs - cb * RS;
             float v = 0.0;
-            if (k0 + kb < K && c0 + cb < C) v = w_data[((k0 + kb) * C + c0 + cb) * RS + rs];
+            if (k0 + kb < K && crs < (C - c0) * RS) v = w_data[(k0 + kb) * (C * RS) + c0 * RS + crs];
             s_w[i >> 2u][i & 3u] = v;
         }
         barrier();
 
-        // A run-time bound: the last round may hold fewer channels (and the loop stays rolled, which
-        // keeps the program small; the taps and the KB x PX sums inside are unrolled).
-        const uint cb_end = min(CB, C - c0);
+        // A run-time bound where the last round may hold fewer channels (the loop stays rolled, which
+        // keeps the program small; the taps and the KB x PX sums inside are unrolled); a constant
+        // when one round holds them all.
+        const uint cb_end = C == CB ? CB : min(CB, C - c0);
         for (uint cb = 0u; cb < cb_end; ++cb) {
             for (uint r = 0u; r < R; ++r) {
                 const uint row_base = cb * PATCH + (ty * SH + r * DH) * ITWP;

@@ -33,7 +33,10 @@ namespace unibuf {
 /// @brief A backend's part of conv2d; specialized in ops/<backend>/conv2d.hpp. A specialization gives
 /// `using kernel = ...;`, `static conv2d_precision_decision decide(B&, const conv2d_options&)`,
 /// `static conv2d_tiling tiling(B&, const conv2d_desc&, const conv2d_options&)` and
-/// `static kernel make_kernel(B&, const conv2d_desc&, const conv2d_tiling&)`.
+/// `static kernel make_kernel(B&, const conv2d_desc&, const conv2d_tiling&)`. A backend whose
+/// precision changes the kernel (Vulkan's tensor-core path) gives instead `decide(B&, const
+/// conv2d_desc&, const conv2d_options&)` and takes the decision as the last argument of `tiling`
+/// and `make_kernel`.
 template <class B>
 struct conv2d_traits;
 
@@ -45,6 +48,32 @@ template <class A, class Bf>
     const std::uint64_t a0 = a.byte_offset(), a1 = a0 + a.size_bytes();
     const std::uint64_t b0 = b.byte_offset(), b1 = b0 + b.size_bytes();
     return a0 < b1 && b0 < a1;
+}
+
+// The three steps of conv2d_traits<B>, in the form the backend gives (with or without the description
+// in `decide` and the decision in `tiling` and `make_kernel`).
+template <class B>
+[[nodiscard]] conv2d_precision_decision conv2d_decide(B& b, const conv2d_desc& d, const conv2d_options& opt) {
+    if constexpr (requires { conv2d_traits<B>::decide(b, d, opt); })
+        return conv2d_traits<B>::decide(b, d, opt);
+    else
+        return conv2d_traits<B>::decide(b, opt);
+}
+template <class B>
+[[nodiscard]] conv2d_tiling conv2d_tile(B& b, const conv2d_desc& d, const conv2d_options& opt,
+                                        const conv2d_precision_decision& p) {
+    if constexpr (requires { conv2d_traits<B>::tiling(b, d, opt, p); })
+        return conv2d_traits<B>::tiling(b, d, opt, p);
+    else
+        return conv2d_traits<B>::tiling(b, d, opt);
+}
+template <class B>
+[[nodiscard]] typename conv2d_traits<B>::kernel conv2d_kernel(B& b, const conv2d_desc& d, const conv2d_tiling& t,
+                                                              const conv2d_precision_decision& p) {
+    if constexpr (requires { conv2d_traits<B>::make_kernel(b, d, t, p); })
+        return conv2d_traits<B>::make_kernel(b, d, t, p);
+    else
+        return conv2d_traits<B>::make_kernel(b, d, t);
 }
 } // namespace detail
 
@@ -69,8 +98,8 @@ public:
     /// asked for is not available (the message gives the reason); the backend's kernel errors
     conv2d(B& backend, const conv2d_desc& d, const conv2d_options& opt = {})
         : backend_(&backend), desc_(d), sizes_(conv2d_validate(d)),
-          precision_(conv2d_traits<B>::decide(backend, opt)), tiling_(conv2d_traits<B>::tiling(backend, d, opt)),
-          kernel_(conv2d_traits<B>::make_kernel(backend, d, tiling_)) {
+          precision_(detail::conv2d_decide(backend, d, opt)), tiling_(detail::conv2d_tile(backend, d, opt, precision_)),
+          kernel_(detail::conv2d_kernel(backend, d, tiling_, precision_)) {
         if (precision_.fallback && opt.require_precision)
             throw_error(errc::unsupported, detail::conv2d_what(d) + "precision " +
                                                std::string(to_string(opt.precision)) + " was required: " +

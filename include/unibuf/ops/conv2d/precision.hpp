@@ -13,9 +13,23 @@ namespace unibuf {
 enum class conv2d_precision {
     /// fp32 inputs, fp32 products and sums (the tolerance of `conv2d_fp32_tolerance`). The default.
     exact_fp32,
-    /// Tensor cores through cooperative matrices (`VK_KHR_cooperative_matrix`): inputs rounded to
-    /// fp16 (relative error 2^-11 each), fp32 accumulation; error bound per output
-    /// `(2 * 2^-11 + n * 2^-24) * sum |in * w|`, n = C*R*S + 1.
+    /// Tensor cores through cooperative matrices (Vulkan only): inputs and weights rounded to fp16,
+    /// products and sums in fp32. Error bound per output, with n = C*R*S + 1, M = |bias| + sum |in * w|
+    /// and u_h = 2^-11 (fp16 rounding), u_a = 2^-23 (one fp32 ulp: tensor cores may truncate while
+    /// adding), e = 2^-25 (absolute rounding of fp16 subnormals, below 2^-14):
+    /// `(2 u_h + u_h^2) M + (n-1) e (max|in| + max|w|)(1 + u_h) + gamma(n, u_a) (1 + u_h)^2 M`
+    /// plus the result's own rounding (`conv2d_tensor_core_fp16_tolerance` in reference.hpp; about
+    /// 1e-3 M for the shapes of the tests). Valid while |in| and |w| stay below 65504 (fp16's
+    /// largest finite value; larger ones become infinite).
+    ///
+    /// The kernel uses VK_NV_cooperative_matrix / GL_NV_cooperative_matrix, not the KHR extension:
+    /// the toolchain unibuf builds with (Debian 12: Vulkan headers, Vulkan-Hpp and the validation
+    /// layer 1.3.239; glslc of shaderc 2023.2 / glslang 11.13) predates VK_KHR_cooperative_matrix
+    /// (1.3.255) and rejects GL_KHR_cooperative_matrix, while it knows the NV extension, so the
+    /// kernel builds in CI and its tests run with validation on. NVIDIA drivers expose both (the
+    /// H200's: fp16 16x16x16, 16x8x16, 16x8x8 at subgroup scope). Moving to the KHR extension is
+    /// the next step once the toolchain knows it. OpenGL has no cooperative matrices here: a GL
+    /// conv2d asked for this runs exact fp32 and says so.
     tensor_core_fp16,
 };
 

@@ -126,4 +126,25 @@ inline void conv2d_reference(const conv2d_desc& d, std::span<const float> in, st
     return 2.0 * gamma * static_cast<double>(magnitude) + 2.0 * u * static_cast<double>(magnitude) + 1e-30;
 }
 
+/// @brief The bound a tensor-core (`conv2d_precision::tensor_core_fp16`) result of `d` is checked with
+/// against the reference: inputs and weights rounded to fp16 (relative error u_h = 2^-11 each; below
+/// 2^-14 an absolute error of at most e = 2^-25), exact products, fp32 sums of n = C*R*S + 1 terms
+/// with one fp32 ulp u_a = 2^-23 per addition (tensor cores may truncate), the final rounding and
+/// the reference's own rounding to float:
+/// `(2 u_h + u_h^2) M + a + gamma(n, u_a) ((1 + u_h)^2 M + a) + 2 * 2^-24 M + 1e-30`, where M is
+/// `magnitude` (|bias| + sum |in * w|, as `conv2d_reference` gives it) and
+/// `a = (n-1) e ((max_abs_input + max_abs_weight)(1 + u_h) + e)` the subnormals' part.
+/// Valid while every |input| and |weight| is below 65504 (fp16's largest finite value).
+/// @param max_abs_input the largest |input element|; @param max_abs_weight the largest |weight|
+[[nodiscard]] inline double conv2d_tensor_core_fp16_tolerance(const conv2d_desc& d, float magnitude, float max_abs_input,
+                                                              float max_abs_weight) noexcept {
+    const double n = static_cast<double>(d.c) * d.r * d.s + 1.0;
+    const double uh = 1.0 / 2048.0, ua = 1.0 / 8388608.0, e = 1.0 / 33554432.0, u = 1.0 / 16777216.0;
+    const double m = static_cast<double>(magnitude);
+    const double a =
+        (n - 1.0) * e * ((static_cast<double>(max_abs_input) + static_cast<double>(max_abs_weight)) * (1.0 + uh) + e);
+    const double gamma = n * ua / (1.0 - n * ua);
+    return (2.0 * uh + uh * uh) * m + a + gamma * ((1.0 + uh) * (1.0 + uh) * m + a) + 2.0 * u * m + 1e-30;
+}
+
 } // namespace unibuf

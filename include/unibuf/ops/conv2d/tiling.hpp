@@ -68,10 +68,10 @@ namespace detail {
 /// @brief Chooses the tile of a valid description `d` for a device with limits `lim`.
 ///
 /// Start (from tile sweeps on the H200; measured: see bench/RESULTS.md): K rounded up to 4 output
-/// channels per group up to 16, or 32 when K >= 32; on wide outputs (96 columns or more) 2 columns
-/// per invocation, 1 when C <= 4 and K <= 16 (the streaming 1080p C3->K16 shape), else 2 from 48
-/// columns, else 1; 32 invocations across (fewer for narrow outputs); 256 invocations per group
-/// for stride 1 rows, 128 for strided ones; up to 8 input channels per round. Then fewer input channels per round until the group uses at most 16 KiB of
+/// channels per group up to 16, or 32 when K >= 32; 2 columns per invocation from 48 output columns,
+/// else 1; 32 invocations across (fewer for narrow outputs); 256 invocations per group for stride 1
+/// rows, 128 for strided ones and for few channels in and out (C <= 4 and K <= 16: the streaming
+/// 1080p C3->K16 shape, where 32x4 tiles of 2 columns ran fastest); up to 8 input channels per round. Then fewer input channels per round until the group uses at most 16 KiB of
 /// shared memory (more groups per multiprocessor: on the H200 a 1080p C16->K16 tile ran 1.9x
 /// faster with 15 KiB than with 29 KiB; measured: see bench/RESULTS.md). Then, while the device's
 /// shared memory or work-group limits are exceeded: fewer input channels, fewer rows, fewer columns
@@ -85,10 +85,11 @@ namespace detail {
     conv2d_tiling t;
     const std::uint32_t k4 = (d.k + 3) / 4 * 4;
     t.kb = k4 >= 32 ? 32 : std::min<std::uint32_t>(k4, 16);
-    t.px = ow >= 96 ? (t.kb <= 16 && d.c <= 4 ? 1 : 2) : ow >= 48 ? 2 : 1;
+    t.px = ow >= 48 ? 2 : 1;
     t.lx = detail::conv2d_pow2_at_least(detail::conv2d_div_up(ow, t.px), 32);
     t.lx = std::max<std::uint32_t>(t.lx, 8);
-    const std::uint32_t group = d.stride_h == 1 ? 256 : 128;
+    const bool few_channels = t.kb <= 16 && d.c <= 4;
+    const std::uint32_t group = d.stride_h == 1 && !few_channels ? 256 : 128;
     t.ly = std::max<std::uint32_t>(1, std::min<std::uint32_t>(group / t.lx, detail::conv2d_pow2_at_least(oh, 128)));
     t.cb = std::min<std::uint32_t>(d.c, 8);
     constexpr std::uint64_t preferred_shared = 16384;
