@@ -6,7 +6,9 @@
 /// objects retired while work could still use them), and the wait strategies.
 ///
 /// Part of `vulkan_backend` (include backend/vulkan/vulkan_backend.hpp); `detail::vk_timeline` is
-/// the backend's own, the public names here are `wait_strategy`, `copy_queue` and their `to_string`.
+/// the backend's own, the public names here are `wait_strategy`, `copy_queue` and their `to_string`,
+/// and `vulkan_wake_semaphore` / `vulkan_wait_result` of `vulkan_backend::wait_or_wake` (a wait for
+/// a fence that another thread can end early, the fence waiter's).
 #pragma once
 
 #include "../../core/detail/cpu_relax.hpp"
@@ -65,6 +67,96 @@ enum class copy_queue : std::uint8_t {
     }
     return "?";
 }
+
+namespace detail {
+class vk_timeline;
+} // namespace detail
+
+/// @brief What ended a `vulkan_backend::wait_or_wake`.
+enum class vulkan_wait_result : std::uint8_t {
+    complete,  ///< the fence completed
+    woken,     ///< the wake semaphore reached the value asked for; the fence had not completed
+    timeout,   ///< neither within the bound
+};
+
+/// @brief Printable name of a `vulkan_wait_result`.
+[[nodiscard]] constexpr std::string_view to_string(vulkan_wait_result r) noexcept {
+    switch (r) {
+        case vulkan_wait_result::complete: return "complete";
+        case vulkan_wait_result::woken: return "woken";
+        case vulkan_wait_result::timeout: return "timeout";
+    }
+    return "?";
+}
+
+/// @brief A timeline semaphore of the backend's device that only the host signals: one thread
+/// blocks in `vulkan_backend::wait_or_wake(f, wake, wake.value() + 1, bound)`, another ends that
+/// wait early with `signal()`. Its counter starts at 0 and only grows, by one per `signal()`.
+/// Made by `vulkan_backend::make_wake_semaphore()` (empty where fences are VkFences: the device
+/// then has no timeline semaphores); move-only RAII, destroy it before the backend. Not
+/// thread-safe: one thread at a time calls `signal()` / `value()` (the fence waiter does, under its lock).
+class vulkan_wake_semaphore {
+public:
+    /// @brief An empty one: `signal()` returns false, a wait on it waits for the fence alone.
+    vulkan_wake_semaphore() noexcept = default;
+    vulkan_wake_semaphore(const vulkan_wake_semaphore&) = delete;
+    vulkan_wake_semaphore& operator=(const vulkan_wake_semaphore&) = delete;
+    /// @brief Takes over `o`'s semaphore; `o` is empty.
+    vulkan_wake_semaphore(vulkan_wake_semaphore&& o) noexcept
+        : ctx_(std::exchange(o.ctx_, nullptr)), sem_(std::exchange(o.sem_, vk::Semaphore{})),
+          value_(std::exchange(o.value_, 0)) {}
+    /// @brief Destroys the own semaphore, takes over `o`'s; `o` is empty.
+    vulkan_wake_semaphore& operator=(vulkan_wake_semaphore&& o) noexcept {
+        if (this != &o) {
+            reset();
+            ctx_ = std::exchange(o.ctx_, nullptr);
+            sem_ = std::exchange(o.sem_, vk::Semaphore{});
+            value_ = std::exchange(o.value_, 0);
+        }
+        return *this;
+    }
+    /// @brief Destroys the semaphore (no thread may wait on it any more).
+    ~vulkan_wake_semaphore() { reset(); }
+
+    /// @brief True when it holds a semaphore.
+    [[nodiscard]] explicit operator bool() const noexcept { return static_cast<bool>(sem_); }
+    /// @brief The value of the newest `signal()` (0 before the first): a wait for `value() + 1`
+    /// ends at the next `signal()`.
+    [[nodiscard]] std::uint64_t value() const noexcept { return value_; }
+    /// @brief The semaphore (null when empty).
+    [[nodiscard]] vk::Semaphore handle() const noexcept { return sem_; }
+    /// @brief The device it belongs to (null when empty).
+    [[nodiscard]] vk::Device device() const noexcept { return ctx_ != nullptr ? ctx_->device() : vk::Device{}; }
+
+    /// @brief Raises the counter by one from the host (vkSignalSemaphore), which ends the waits
+    /// for that value. False, counter unchanged, when empty or when the driver refused (out of
+    /// memory): a waiter then sees the value only when its bounded wait ends.
+    [[nodiscard]] bool signal() noexcept {
+        if (!sem_) return false;
+        vk::SemaphoreSignalInfo si;
+        si.semaphore = sem_;
+        si.value = value_ + 1;
+        if (ctx_->device().signalSemaphore(&si, ctx_->dispatcher()) != vk::Result::eSuccess) return false;
+        ++value_;
+        return true;
+    }
+
+    /// @brief Destroys the semaphore now; empty afterwards.
+    void reset() noexcept {
+        if (sem_) ctx_->device().destroySemaphore(sem_, nullptr, ctx_->dispatcher());
+        sem_ = vk::Semaphore{};
+        ctx_ = nullptr;
+        value_ = 0;
+    }
+
+private:
+    friend class detail::vk_timeline;
+    vulkan_wake_semaphore(const vulkan_context& ctx, vk::Semaphore sem) noexcept : ctx_(&ctx), sem_(sem) {}
+
+    const vulkan_context* ctx_ = nullptr;
+    vk::Semaphore sem_;
+    std::uint64_t value_ = 0;
+};
 
 namespace detail {
 
@@ -227,26 +319,12 @@ public:
         lane_state& here = lane_of(lane);
         const lane_state& other = lane_of(lane == vk_lane::compute ? vk_lane::transfer : vk_lane::compute);
         const bool wait_other = has_transfer_ && other.last > here.other_waited;
-        const vk::PipelineStageFlags wait_stage = vk::PipelineStageFlagBits::eAllCommands;
         vk::SubmitInfo si;
-        si.commandBufferCount = 1;
-        si.pCommandBuffers = &cb;
         vk::TimelineSemaphoreSubmitInfo ti;
+        fill_batch(si, ti, &cb, wait_other ? sem_point{&other.sem, &other.last} : sem_point{},
+                   timeline_ ? sem_point{&here.sem, &value} : sem_point{});
         vk::Fence f;
-        if (timeline_) {
-            ti.signalSemaphoreValueCount = 1;
-            ti.pSignalSemaphoreValues = &value;
-            si.pNext = &ti;
-            si.signalSemaphoreCount = 1;
-            si.pSignalSemaphores = &here.sem;
-            if (wait_other) {
-                ti.waitSemaphoreValueCount = 1;
-                ti.pWaitSemaphoreValues = &other.last;
-                si.waitSemaphoreCount = 1;
-                si.pWaitSemaphores = &other.sem;
-                si.pWaitDstStageMask = &wait_stage;
-            }
-        } else {
+        if (!timeline_) {
             vk::FenceCreateInfo fci;
             vk_check(dev().createFence(&fci, nullptr, &f, d()), "vkCreateFence");
         }
@@ -257,11 +335,8 @@ public:
             here.free_cbs.push_back(cb);
             vk_check(r, "vkQueueSubmit");
         }
-        submitted_ = value;
-        here.last = value;
-        if (lane == vk_lane::transfer) transfer_used_.store(true, std::memory_order_release);
         if (wait_other) here.other_waited = other.last;
-        in_flight_.push_back(submission{value, lane, cb, f, std::move(sets)});
+        note_submitted_locked(submission{value, lane, cb, f, std::move(sets)});
         return value;
     }
 
@@ -274,26 +349,12 @@ public:
         lane_state& c = lanes_[0];
         lane_state& t = lanes_[1];
         const std::uint64_t v1 = submitted_ + 1, v2 = submitted_ + 2;
-        const vk::PipelineStageFlags stage = vk::PipelineStageFlagBits::eAllCommands;
         // The transfer half.
         {
             const bool wait = c.last > t.other_waited;
-            vk::TimelineSemaphoreSubmitInfo ti;
-            ti.signalSemaphoreValueCount = 1;
-            ti.pSignalSemaphoreValues = &v1;
             vk::SubmitInfo si;
-            si.pNext = &ti;
-            si.commandBufferCount = 1;
-            si.pCommandBuffers = &tcb;
-            si.signalSemaphoreCount = 1;
-            si.pSignalSemaphores = &t.sem;
-            if (wait) {
-                ti.waitSemaphoreValueCount = 1;
-                ti.pWaitSemaphoreValues = &c.last;
-                si.waitSemaphoreCount = 1;
-                si.pWaitSemaphores = &c.sem;
-                si.pWaitDstStageMask = &stage;
-            }
+            vk::TimelineSemaphoreSubmitInfo ti;
+            fill_batch(si, ti, &tcb, wait ? sem_point{&c.sem, &c.last} : sem_point{}, sem_point{&t.sem, &v1});
             const vk::Result r = t.queue.submit(1, &si, vk::Fence{}, d());
             if (r != vk::Result::eSuccess) {
                 t.free_cbs.push_back(tcb);
@@ -301,17 +362,10 @@ public:
                 vk_check(r, "vkQueueSubmit(transfer half)");
             }
             if (wait) t.other_waited = c.last;
-            submitted_ = v1;
-            t.last = v1;
-            transfer_used_.store(true, std::memory_order_release);
-            in_flight_.push_back(submission{v1, vk_lane::transfer, tcb, {}, {}});
+            note_submitted_locked(submission{v1, vk_lane::transfer, tcb, {}, {}});
         }
-        // The compute half, then the join.
-        vk::TimelineSemaphoreSubmitInfo ti[2];
-        vk::SubmitInfo si[2];
-        si[0].commandBufferCount = 1;
-        si[0].pCommandBuffers = &ccb;
-        // Earlier transfer submissions (before v1) come first: the compute half waits for them.
+        // The compute half, then the join. Earlier transfer submissions (before v1) come first:
+        // the compute half waits for them.
         std::uint64_t earlier = 0;
         for (auto it = in_flight_.rbegin(); it != in_flight_.rend(); ++it)
             if (it->lane == vk_lane::transfer && it->value < v1) {
@@ -319,33 +373,17 @@ public:
                 break;
             }
         const bool wait_earlier = earlier > c.other_waited;
-        if (wait_earlier) {
-            ti[0].waitSemaphoreValueCount = 1;
-            ti[0].pWaitSemaphoreValues = &earlier;
-            si[0].pNext = &ti[0];
-            si[0].waitSemaphoreCount = 1;
-            si[0].pWaitSemaphores = &t.sem;
-            si[0].pWaitDstStageMask = &stage;
-        }
-        ti[1].waitSemaphoreValueCount = 1;
-        ti[1].pWaitSemaphoreValues = &v1;
-        ti[1].signalSemaphoreValueCount = 1;
-        ti[1].pSignalSemaphoreValues = &v2;
-        si[1].pNext = &ti[1];
-        si[1].waitSemaphoreCount = 1;
-        si[1].pWaitSemaphores = &t.sem;
-        si[1].pWaitDstStageMask = &stage;
-        si[1].signalSemaphoreCount = 1;
-        si[1].pSignalSemaphores = &c.sem;
+        vk::SubmitInfo si[2];
+        vk::TimelineSemaphoreSubmitInfo ti[2];
+        fill_batch(si[0], ti[0], &ccb, wait_earlier ? sem_point{&t.sem, &earlier} : sem_point{}, sem_point{});
+        fill_batch(si[1], ti[1], nullptr, sem_point{&t.sem, &v1}, sem_point{&c.sem, &v2});
         const vk::Result r = c.queue.submit(2, si, vk::Fence{}, d());
         if (r != vk::Result::eSuccess) {
             c.free_cbs.push_back(ccb);
             vk_check(r, "vkQueueSubmit(compute half)");
         }
         c.other_waited = v1;
-        submitted_ = v2;
-        c.last = v2;
-        in_flight_.push_back(submission{v2, vk_lane::compute, ccb, {}, {}});
+        note_submitted_locked(submission{v2, vk_lane::compute, ccb, {}, {}});
         return v2;
     }
 
@@ -406,6 +444,57 @@ public:
         return false;
     }
 
+    // ---- waits another thread can end -------------------------------------------------------
+
+    /// A fresh wake semaphore (timeline, initial value 0); empty on the VkFence path.
+    /// @throws std::system_error from vkCreateSemaphore
+    [[nodiscard]] vulkan_wake_semaphore make_wake() const {
+        if (!timeline_) return {};
+        vk::SemaphoreTypeCreateInfo ti;
+        ti.semaphoreType = vk::SemaphoreType::eTimeline;
+        ti.initialValue = 0;
+        vk::SemaphoreCreateInfo sci;
+        sci.pNext = &ti;
+        vk::Semaphore s;
+        vk_check(dev().createSemaphore(&sci, nullptr, &s, d()), "vkCreateSemaphore(timeline, wake)");
+        return vulkan_wake_semaphore(*ctx_, s);
+    }
+
+    /// Blocks, never spinning, until `value` completed or `wake` reached `wake_value`, at most
+    /// `timeout`. Timeline path: one vkWaitSemaphores with VK_SEMAPHORE_WAIT_ANY_BIT over the lane
+    /// semaphores that can complete `value` (the compute one; the transfer one too once used: a
+    /// value completes when either reached it, see the class comment) and `wake`. VkFence path, or
+    /// `wake` empty: the wait for `value` alone (a VkFence cannot be signalled by the host).
+    /// @throws std::system_error device_lost
+    [[nodiscard]] vulkan_wait_result wait_or_wake(std::uint64_t value, const vulkan_wake_semaphore& wake,
+                                                  std::uint64_t wake_value, std::chrono::nanoseconds timeout) const {
+        if (is_complete(value)) return vulkan_wait_result::complete;
+        if (!timeline_ || !wake)
+            return block_until(value, deadline_after(timeout)) ? vulkan_wait_result::complete
+                                                               : vulkan_wait_result::timeout;
+        vk::Semaphore sems[3];
+        std::uint64_t values[3];
+        std::uint32_t n = 0;
+        sems[n] = lanes_[0].sem;
+        values[n++] = value;
+        if (transfer_used()) {
+            sems[n] = lanes_[1].sem;
+            values[n++] = value;
+        }
+        sems[n] = wake.handle();
+        values[n++] = wake_value;
+        vk::SemaphoreWaitInfo wi;
+        wi.flags = vk::SemaphoreWaitFlagBits::eAny;
+        wi.semaphoreCount = n;
+        wi.pSemaphores = sems;
+        wi.pValues = values;
+        const std::uint64_t ns = timeout.count() <= 0 ? 0 : static_cast<std::uint64_t>(timeout.count());
+        const vk::Result r = dev().waitSemaphores(&wi, ns, d());
+        if (r != vk::Result::eTimeout) vk_check(r, "vkWaitSemaphores(fence or wake)");
+        if (poll() >= value) return vulkan_wait_result::complete;
+        return r == vk::Result::eTimeout ? vulkan_wait_result::timeout : vulkan_wait_result::woken;
+    }
+
 private:
     struct submission {
         std::uint64_t value = 0;
@@ -430,6 +519,49 @@ private:
     [[nodiscard]] vk::Device dev() const noexcept { return ctx_->device(); }
     [[nodiscard]] lane_state& lane_of(vk_lane l) noexcept { return lanes_[static_cast<std::size_t>(l)]; }
     [[nodiscard]] const lane_state& lane_of(vk_lane l) const noexcept { return lanes_[static_cast<std::size_t>(l)]; }
+
+    // A timeline semaphore and the value a batch waits for or signals on it (none when `sem` is
+    // null). Vulkan reads both through pointers: they must outlive the submit call.
+    struct sem_point {
+        const vk::Semaphore* sem = nullptr;
+        const std::uint64_t* value = nullptr;
+    };
+
+    // Fills one batch of a submission: the command buffer `cb` (none when null), one wait before
+    // any of its commands (all stages) and one signal after them. The one filler of every
+    // submission of the timeline (submit_locked, both halves of submit_split_locked).
+    static void fill_batch(vk::SubmitInfo& si, vk::TimelineSemaphoreSubmitInfo& ti, const vk::CommandBuffer* cb,
+                           sem_point wait, sem_point signal) noexcept {
+        static constexpr vk::PipelineStageFlags all_commands = vk::PipelineStageFlagBits::eAllCommands;
+        si = vk::SubmitInfo{};
+        ti = vk::TimelineSemaphoreSubmitInfo{};
+        if (cb != nullptr) {
+            si.commandBufferCount = 1;
+            si.pCommandBuffers = cb;
+        }
+        if (wait.sem != nullptr) {
+            ti.waitSemaphoreValueCount = 1;
+            ti.pWaitSemaphoreValues = wait.value;
+            si.waitSemaphoreCount = 1;
+            si.pWaitSemaphores = wait.sem;
+            si.pWaitDstStageMask = &all_commands;
+        }
+        if (signal.sem != nullptr) {
+            ti.signalSemaphoreValueCount = 1;
+            ti.pSignalSemaphoreValues = signal.value;
+            si.signalSemaphoreCount = 1;
+            si.pSignalSemaphores = signal.sem;
+        }
+        if (wait.sem != nullptr || signal.sem != nullptr) si.pNext = &ti;
+    }
+
+    // Books the submission `s`, just given to its queue, as the newest one.
+    void note_submitted_locked(submission s) {
+        submitted_ = s.value;
+        lane_of(s.lane).last = s.value;
+        if (s.lane == vk_lane::transfer) transfer_used_.store(true, std::memory_order_release);
+        in_flight_.push_back(std::move(s));
+    }
 
     // The command pool and, on the timeline path, the semaphore of `l`; the failing call's name.
     std::pair<vk::Result, const char*> create_lane(lane_state& l) {

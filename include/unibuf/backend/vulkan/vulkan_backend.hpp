@@ -316,6 +316,33 @@ public:
         return timeline_.wait(f.value, timeout, opt_.wait, opt_.spin_budget);
     }
 
+    /// @brief A timeline semaphore of this device that only the host signals, to end another
+    /// thread's `wait_or_wake` early (see `vulkan_wake_semaphore`); empty where fences are
+    /// VkFences (`uses_timeline()` false). Destroy it before the backend.
+    /// @throws std::system_error from vkCreateSemaphore
+    [[nodiscard]] vulkan_wake_semaphore make_wake_semaphore() const { return timeline_.make_wake(); }
+
+    /// @brief Blocks in the driver, never spinning (whatever the wait strategy), until `f`
+    /// completed or `wake` reached `wake_value`, at most `timeout`: one vkWaitSemaphores with
+    /// VK_SEMAPHORE_WAIT_ANY_BIT over the queues' timeline semaphores and `wake`. Where fences are
+    /// VkFences, or `wake` is empty, it waits for `f` alone (a VkFence cannot be signalled by the
+    /// host, so nothing ends that wait early) and never returns `woken`.
+    /// @throws std::system_error invalid_argument (a fence this backend never issued, a wake
+    /// semaphore of another device), device_lost
+    [[nodiscard]] vulkan_wait_result wait_or_wake(const fence& f, const vulkan_wake_semaphore& wake,
+                                                  std::uint64_t wake_value, std::chrono::nanoseconds timeout) const {
+        const std::uint64_t newest = timeline_.submitted();
+        if (f.value > newest)
+            throw_error(errc::invalid_argument, "unibuf: vulkan: wait_or_wake for fence " + std::to_string(f.value) +
+                                                    ", which this backend never issued (last: " +
+                                                    std::to_string(newest) + ")");
+        if (wake && wake.device() != ctx_.device())
+            throw_error(errc::invalid_argument,
+                        "unibuf: vulkan: wait_or_wake with a wake semaphore of another device (made by another "
+                        "backend's make_wake_semaphore)");
+        return timeline_.wait_or_wake(f.value, wake, wake_value, timeout);
+    }
+
     /// @brief Waits (bounded) for everything submitted so far; false on timeout.
     /// @throws std::system_error device_lost
     [[nodiscard]] bool wait_idle(std::chrono::nanoseconds timeout = default_wait_timeout) const {
