@@ -3,10 +3,17 @@
 // one consumer reads every float of every result, in frame order. Workloads of the issue:
 //   c3k16: 1080p, C3 -> K16 (output-bound: 133 MB out per frame)
 //   c16k3: 1080p, C16 -> K3 (input-bound: 133 MB written by the CPU per frame)
-// Arguments of each benchmark: slots (2..8), writer threads, input memory (in_host 0: upload_buffer,
-// placement::automatic as the backend decides: BAR/zero-copy or staged; 1: placement::host: the
-// GPU reads system RAM), output path (out_copy 0: conv2d writes the readback_buffer slot, host-cached
-// memory, directly; 1: conv2d writes a device_buffer (VRAM) and a copy moves it into the slot).
+// Arguments of each benchmark: slots (2..8), writer threads, the input path (in: 0 automatic, as
+// the pipeline decides; 1 direct: writers store into the upload_buffer slot (BAR/zero-copy); 2
+// staged: writers store into system memory, a copy moves the frame into the slot; 3 sysmem: the
+// slot itself is placement::host system memory the conv2d reads over the bus), the output path
+// (out: 0 automatic; 1 direct: conv2d writes the readback_buffer slot, host-cached memory; 2
+// copied: conv2d writes device memory, a copy moves it into the slot), inflight (0: the rings
+// alone; n: pipeline_config::max_in_flight), xfer (1: copy-only submissions on the transfer
+// queue), read (0: the consumer does not read the result: isolates host memory traffic).
+// Also pipeline_bound/vulkan/*: the bare copy rates (device -> host, host -> device, one frame of
+// each workload, 20 copies) and conv2d alone into device / host memory, as the PCIe bound of the
+// same call.
 //
 // Counters: fps, GB/s each way (bytes written by the writers / read back), p50 latency (a frame's
 // fill finished -> its consumer call started, ms), CPU time per frame (process CPU time / frames,
@@ -14,6 +21,7 @@
 // The label names the slot memory decisions.
 //
 // Environment: UNIBUF_BENCH_QUICK=1 (CI smoke: 64x36 frames, 3 frames per run, a few arguments),
+// UNIBUF_PIPELINE_ARGS="s,w,in,out,inflight,xfer,read;..." (these arguments instead of the sweep),
 // UNIBUF_BENCH_VALIDATION=1 (Vulkan validation on), UNIBUF_PIPELINE_FRAMES (frames per run;
 // default 60).
 #include <unibuf/async/gl/context_loop.hpp>
@@ -36,6 +44,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -127,8 +136,18 @@ struct gl_env {
 template <class B>
 using host_input = basic_buffer<float, B, access::write_only, coherence::write_combined, placement::host, sync::fenced>;
 
+struct variant {
+    std::size_t writers = 8;
+    input_path in = input_path::automatic;
+    output_path out = output_path::automatic;
+    std::size_t inflight = 0;
+    bool xfer = false;
+    bool read = true;
+};
+
 template <class Env, std::size_t S, class InBuf>
-void run_pipeline(benchmark::State& state, const workload& wl, std::size_t writers, bool out_copy) {
+void run_pipeline(benchmark::State& state, const workload& wl, const variant& var) {
+    const std::size_t writers = var.writers;
     using B = typename Env::backend;
     Env& env = Env::get();
     const conv2d_desc d = desc_of(wl);
@@ -138,11 +157,8 @@ void run_pipeline(benchmark::State& state, const workload& wl, std::size_t write
     device_buffer<float, B> bias(env.gpu, static_cast<std::size_t>(counts.bias));
     weights.fill(0.01f);
     bias.fill(0.5f);
-    // out_copy: one device-local output per slot; frame k uses scratch[k % S]: frame k + S reuses
-    // it only after its output slot came back, i.e. after frame k's copy completed.
-    std::vector<device_buffer<float, B>> scratch;
-    if (out_copy)
-        for (std::size_t i = 0; i < S; ++i) scratch.emplace_back(env.gpu, static_cast<std::size_t>(counts.output));
+    if constexpr (std::is_same_v<B, vulkan_backend>)
+        env.gpu.set_copy_queue(var.xfer && env.gpu.has_transfer_queue() ? copy_queue::transfer : copy_queue::compute);
     const std::uint64_t frames = frames_per_run();
 
     // Per-frame "written" time stamps (slots bound the frames in flight far below 256).
@@ -158,9 +174,12 @@ void run_pipeline(benchmark::State& state, const workload& wl, std::size_t write
     for (std::size_t i = 0; i < pattern.size(); ++i) pattern[i] = static_cast<float>(i % period) * (1.0f / 251.0f);
     // The consumer reads every float on a small team (as the peer's multi-threaded torch sum does),
     // with independent partial sums: one float chain of 33M additions alone took ~30 ms per frame.
-    constexpr unsigned readers = 8;
-    writer_team reader_team(readers - 1);
-    std::array<double, readers> partial{};
+    // UNIBUF_PIPELINE_READERS (default 8: 16 was measured slower on the H200, the readers then
+    // compete with the writers and the DMA for the cores and host memory).
+    const char* rv = std::getenv("UNIBUF_PIPELINE_READERS");
+    const unsigned readers = std::clamp<unsigned>(rv != nullptr ? static_cast<unsigned>(std::strtoul(rv, nullptr, 10)) : 8u, 1u, 64u);
+    writer_team reader_team(std::max(1u, readers - 1));
+    std::vector<double> partial(readers + 1, 0.0);  // one spare: a team of one thread runs sum_slice(out, 1) too
     const auto sum_slice = [&](std::span<const float> out, unsigned r) {
         const std::size_t per = (out.size() + readers - 1) / readers, b = std::min(out.size(), r * per),
                           e = std::min(out.size(), b + per);
@@ -178,6 +197,9 @@ void run_pipeline(benchmark::State& state, const workload& wl, std::size_t write
     cfg.input_elements = static_cast<std::size_t>(counts.input);
     cfg.output_elements = static_cast<std::size_t>(counts.output);
     cfg.writers = writers;
+    cfg.in_path = var.in;
+    cfg.out_path = var.out;
+    cfg.max_in_flight = var.inflight;
     using P = pipeline<B, S, InBuf>;
     P p(
         env.gpu, env.notifier(), env.stage(), env.pool, cfg,
@@ -190,23 +212,20 @@ void run_pipeline(benchmark::State& state, const workload& wl, std::size_t write
             }
             written[k % written.size()].store(clock_type::now().time_since_epoch().count(), std::memory_order_release);
         },
-        [&](InBuf& in, typename P::output_ring::buffer_type& out, std::uint64_t k) {
-            if (!out_copy) return conv(in, weights, bias, out);
-            auto& dev_out = scratch[static_cast<std::size_t>(k % S)];
-            (void)conv(in, weights, bias, dev_out);
-            return out.copy_from(dev_out);
-        },
+        [&](InBuf& in, typename P::output_ring::buffer_type& out, std::uint64_t) { return conv(in, weights, bias, out); },
+        [&](InBuf& in, typename P::device_output& out, std::uint64_t) { return conv(in, weights, bias, out); },
         [&](std::span<const float> out, std::uint64_t k) {
             const auto now = clock_type::now().time_since_epoch().count();
             latencies.push_back(static_cast<double>(now - written[k % written.size()].load(std::memory_order_acquire)) * 1e-6);
-            reader_team.run([&](unsigned r) { sum_slice(out, r + 1); }, [&] { sum_slice(out, 0); });
+            if (!var.read) return;
+            reader_team.run([&](unsigned r) { sum_slice(out, r + 1); }, [&] { sum_slice(out, 0); }, readers - 1);
             double s = 0;
             for (double x : partial) s += x;  // the consumer read every float
             sink = sink + static_cast<float>(s);
         });
 
     std::uint64_t total = 0;
-    double seconds = 0, cpu = 0, bytes_in = 0, bytes_out = 0, overlap = 0;
+    double seconds = 0, cpu = 0, bytes_in = 0, bytes_out = 0, overlap = 0, gpu_busy = 0, writer_busy = 0, consumer_busy = 0;
     for (auto _ : state) {
         const double c0 = cpu_seconds();
         const pipeline_stats s = env.run(p.run(frames));
@@ -216,6 +235,9 @@ void run_pipeline(benchmark::State& state, const workload& wl, std::size_t write
         bytes_in += static_cast<double>(s.bytes_in);
         bytes_out += static_cast<double>(s.bytes_out);
         overlap += s.overlap_efficiency;
+        gpu_busy += s.gpu_busy_seconds;
+        writer_busy += s.writer_busy_seconds / static_cast<double>(writers);
+        consumer_busy += s.consumer_busy_seconds;
         state.SetIterationTime(s.seconds);
     }
     std::nth_element(latencies.begin(), latencies.begin() + static_cast<std::ptrdiff_t>(latencies.size() / 2), latencies.end());
@@ -225,23 +247,28 @@ void run_pipeline(benchmark::State& state, const workload& wl, std::size_t write
     state.counters["p50_latency_ms"] = latencies.empty() ? 0 : latencies[latencies.size() / 2];
     state.counters["cpu_ms_per_frame"] = total > 0 ? cpu / static_cast<double>(total) * 1e3 : 0;
     state.counters["overlap"] = static_cast<double>(state.iterations()) > 0 ? overlap / static_cast<double>(state.iterations()) : 0;
+    // Busy fractions of the wall time: the GPU stage (a frame submitted and not yet seen done),
+    // a writer (inside fill, averaged over the writers), the consumer (inside consume).
+    state.counters["gpu_busy"] = seconds > 0 ? gpu_busy / seconds : 0;
+    state.counters["writer_busy"] = seconds > 0 ? writer_busy / seconds : 0;
+    state.counters["consumer_busy"] = seconds > 0 ? consumer_busy / seconds : 0;
     state.counters["slots"] = static_cast<double>(S);
     state.counters["writers"] = static_cast<double>(writers);
-    state.counters["out_copy"] = out_copy ? 1 : 0;
-    state.SetLabel(std::string("in: ") + p.input_report().reason + " | out: " +
-                   (out_copy ? "device_buffer + copy into " : "") + p.output_report().reason);
+    state.counters["in_staged"] = p.paths().input == input_path::staged ? 1 : 0;
+    state.counters["out_copied"] = p.paths().output == output_path::copied ? 1 : 0;
+    state.SetLabel(std::string("in ") + to_string(p.paths().input) + " (" + p.paths().input_reason + "; slot: " +
+                   p.input_report().reason + ") | out " + to_string(p.paths().output) + " (" + p.paths().output_reason +
+                   "; slot: " + p.output_report().reason + ")");
 }
 
 template <class Env, class InBuf>
-void by_slots(benchmark::State& state, const workload& wl) {
-    const auto writers = static_cast<std::size_t>(state.range(1));
-    const bool out_copy = state.range(3) != 0;
+void by_slots(benchmark::State& state, const workload& wl, const variant& var) {
     switch (state.range(0)) {
-        case 2: run_pipeline<Env, 2, InBuf>(state, wl, writers, out_copy); break;
-        case 3: run_pipeline<Env, 3, InBuf>(state, wl, writers, out_copy); break;
-        case 4: run_pipeline<Env, 4, InBuf>(state, wl, writers, out_copy); break;
-        case 6: run_pipeline<Env, 6, InBuf>(state, wl, writers, out_copy); break;
-        case 8: run_pipeline<Env, 8, InBuf>(state, wl, writers, out_copy); break;
+        case 2: run_pipeline<Env, 2, InBuf>(state, wl, var); break;
+        case 3: run_pipeline<Env, 3, InBuf>(state, wl, var); break;
+        case 4: run_pipeline<Env, 4, InBuf>(state, wl, var); break;
+        case 6: run_pipeline<Env, 6, InBuf>(state, wl, var); break;
+        case 8: run_pipeline<Env, 8, InBuf>(state, wl, var); break;
         default: state.SkipWithError("slots must be 2, 3, 4, 6 or 8");
     }
 }
@@ -249,30 +276,105 @@ void by_slots(benchmark::State& state, const workload& wl) {
 template <class Env>
 void bench(benchmark::State& state, const workload* wl) {
     using B = typename Env::backend;
-    if (state.range(2) == 0) {
-        by_slots<Env, upload_buffer<float, B>>(state, *wl);
+    variant var;
+    var.writers = static_cast<std::size_t>(state.range(1));
+    constexpr input_path ins[] = {input_path::automatic, input_path::direct, input_path::staged, input_path::direct};
+    constexpr output_path outs[] = {output_path::automatic, output_path::direct, output_path::copied};
+    const auto in = static_cast<std::size_t>(state.range(2)), out = static_cast<std::size_t>(state.range(3));
+    if (in > 3 || out > 2) {
+        state.SkipWithError("in must be 0..3, out 0..2");
+        return;
+    }
+    var.in = ins[in];
+    var.out = outs[out];
+    var.inflight = static_cast<std::size_t>(state.range(4));
+    var.xfer = state.range(5) != 0;
+    var.read = state.range(6) != 0;
+    if (in == 3) {
+        by_slots<Env, host_input<B>>(state, *wl, var);
     } else {
-        by_slots<Env, host_input<B>>(state, *wl);
+        by_slots<Env, upload_buffer<float, B>>(state, *wl, var);
     }
 }
 
 void arguments(benchmark::internal::Benchmark* b) {
-    b->ArgNames({"slots", "writers", "in_host", "out_copy"});
-    if (quick()) {
-        b->Args({2, 1, 0, 0})->Args({3, 2, 1, 1});
+    b->ArgNames({"slots", "writers", "in", "out", "inflight", "xfer", "read"});
+    if (const char* list = std::getenv("UNIBUF_PIPELINE_ARGS"); list != nullptr && *list != '\0') {
+        // "s,w,in,out,inflight,xfer,read;..." (a device run's own selection)
+        std::vector<std::int64_t> a;
+        for (const char* c = list;; ++c) {
+            if (*c >= '0' && *c <= '9') {
+                if (a.empty() || c == list || c[-1] == ',' || c[-1] == ';') a.push_back(0);
+                a.back() = a.back() * 10 + (*c - '0');
+            }
+            if (*c == ';' || *c == '\0') {
+                if (a.size() == 7) b->Args(a);
+                a.clear();
+                if (*c == '\0') break;
+            }
+        }
+    } else if (quick()) {
+        b->Args({2, 1, 0, 0, 0, 0, 1})->Args({3, 2, 2, 2, 2, 1, 1})->Args({2, 2, 3, 1, 0, 0, 0});
     } else {
-        for (int s : {2, 3, 4, 6, 8}) b->Args({s, 8, 0, 0});   // fps against slots
-        for (int t : {1, 2, 4, 8, 16}) b->Args({4, t, 0, 0});  // fps against writers
-        b->Args({4, 8, 1, 0});                                 // inputs in system RAM instead
-        b->Args({4, 8, 0, 1});                                 // outputs copied from VRAM by a copy
+        for (int s : {2, 3, 4, 6, 8}) b->Args({s, 8, 0, 0, 0, 0, 1});   // fps against slots
+        for (int t : {1, 2, 4, 8, 16}) b->Args({4, t, 0, 0, 0, 0, 1});  // fps against writers
+        for (int i : {1, 2, 3})
+            for (int o : {1, 2}) b->Args({4, 8, i, o, 0, 0, 1});        // each path
+        b->Args({4, 8, 0, 0, 3, 0, 1});                                 // at most 3 frames in flight
+        b->Args({4, 8, 0, 2, 0, 1, 1});                                 // copies on the transfer queue
+        b->Args({4, 8, 0, 0, 0, 0, 0});                                 // the consumer does not read
     }
     b->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(quick() ? 1 : 3);
+}
+
+// The bare rates of the same call: one frame's copy device -> host (readback_buffer) and host
+// (write-combined system memory) -> device, and conv2d alone writing device / host memory.
+void bound(benchmark::State& state, const workload* wl) {
+    vulkan_env& env = vulkan_env::get();
+    env.gpu.set_copy_queue(copy_queue::compute);
+    const conv2d_desc d = desc_of(*wl);
+    conv2d<vulkan_backend> conv(env.gpu, d);
+    const conv2d_sizes counts = conv.sizes();
+    const auto n_in = static_cast<std::size_t>(counts.input), n_out = static_cast<std::size_t>(counts.output);
+    basic_buffer<float, vulkan_backend, access::read_write, coherence::coherent, placement::device, sync::fenced> dev_in(env.gpu, n_in),
+        dev_out(env.gpu, n_out);
+    readback_buffer<float, vulkan_backend> host_out(env.gpu, n_out);
+    host_input<vulkan_backend> host_in(env.gpu, n_in);
+    device_buffer<float, vulkan_backend> weights(env.gpu, static_cast<std::size_t>(counts.weights));
+    device_buffer<float, vulkan_backend> bias(env.gpu, static_cast<std::size_t>(counts.bias));
+    weights.fill(0.01f);
+    bias.fill(0.5f);
+    constexpr int reps = 20;
+    const auto timed = [&](auto&& op) {
+        vulkan_backend::fence f{};
+        (void)env.gpu.wait_idle();
+        const auto t0 = clock_type::now();
+        for (int i = 0; i < reps; ++i) f = op();
+        (void)env.gpu.wait(f, std::chrono::seconds(30));
+        return std::chrono::duration<double>(clock_type::now() - t0).count() / reps;
+    };
+    double d2h = 0, h2d = 0, conv_dev = 0, conv_host = 0;
+    for (auto _ : state) {
+        d2h = timed([&] { return host_out.copy_from(dev_out); });
+        h2d = timed([&] { return dev_in.copy_from(host_in); });
+        conv_dev = timed([&] { return conv(dev_in, weights, bias, dev_out); });
+        conv_host = timed([&] { return conv(dev_in, weights, bias, host_out); });
+        state.SetIterationTime(d2h + h2d + conv_dev + conv_host);
+    }
+    state.counters["d2h_GBps"] = static_cast<double>(n_out * sizeof(float)) / d2h * 1e-9;
+    state.counters["h2d_GBps"] = static_cast<double>(n_in * sizeof(float)) / h2d * 1e-9;
+    state.counters["conv_dev_ms"] = conv_dev * 1e3;
+    state.counters["conv_host_ms"] = conv_host * 1e3;
+    state.counters["conv_host_out_GBps"] = static_cast<double>(n_out * sizeof(float)) / conv_host * 1e-9;
+    state.counters["bound_fps"] = 1.0 / std::max(d2h, h2d);
 }
 
 const int registered = [] {
     for (const workload& w : workloads) {
         benchmark::RegisterBenchmark((std::string("pipeline/vulkan/") + w.name).c_str(), bench<vulkan_env>, &w)->Apply(arguments);
         benchmark::RegisterBenchmark((std::string("pipeline/opengl/") + w.name).c_str(), bench<gl_env>, &w)->Apply(arguments);
+        benchmark::RegisterBenchmark((std::string("pipeline_bound/vulkan/") + w.name).c_str(), bound, &w)
+            ->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(quick() ? 1 : 3);
     }
     return 0;
 }();

@@ -25,6 +25,7 @@
 #include <string>
 #include <utility>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace unibuf_test {
@@ -355,9 +356,83 @@ TYPED_TEST_P(PipelineBehaviour, BadConfigurationIsRejected) {
                  errc::invalid_argument, {"fill and gpu"});
 }
 
+
+// Each forced path (staged inputs through host staging memory and a copy; outputs written to a
+// device-local buffer and copied into the slot), every frame checked, two runs in a row.
+TYPED_TEST_P(PipelineBehaviour, StagedInputsAndCopiedOutputs) {
+    using P = typename TestFixture::template pipe<3>;
+    auto& env = this->env;
+    for (const input_path in : {input_path::direct, input_path::staged})
+        for (const output_path out : {output_path::direct, output_path::copied}) {
+            pipeline_config cfg = this->template config<3>(2);
+            cfg.in_path = in;
+            cfg.out_path = out;
+            frame_log log;
+            auto direct = env.template gpu<typename P::input_ring::buffer_type, typename P::output_ring::buffer_type>();
+            auto copied = env.template gpu<typename P::input_ring::buffer_type, typename P::device_output>();
+            P p(env.dev(), env.notifier(), env.stage(), env.pool(), cfg, write_frame, direct, copied,
+                [&](std::span<const float> o, std::uint64_t k) { log.add(o, k); });
+            EXPECT_EQ(p.paths().input, in);
+            EXPECT_EQ(p.paths().output, out);
+            EXPECT_NE(p.paths().input_reason.find("forced"), std::string::npos);
+            for (int run = 0; run < 2; ++run) {
+                const pipeline_stats s = env.run(p.run(25));
+                EXPECT_EQ(s.frames_out, 25u) << to_string(in) << " / " << to_string(out);
+            }
+            EXPECT_EQ(log.error, "") << to_string(in) << " / " << to_string(out);
+            ASSERT_EQ(log.seen.size(), 50u);
+            for (std::uint64_t k = 0; k < 50; ++k) ASSERT_EQ(log.seen[k], k);
+        }
+}
+
+// automatic takes a path and says why; a forced copied output needs a callable that takes the
+// device-local output.
+TYPED_TEST_P(PipelineBehaviour, AutomaticPathsAreReportedAndForcedOnesChecked) {
+    using P = typename TestFixture::template pipe<3>;
+    auto& env = this->env;
+    P p(env.dev(), env.notifier(), env.stage(), env.pool(), this->template config<3>(2), write_frame, this->template gpu<3>());
+    EXPECT_FALSE(p.paths().input_reason.empty());
+    EXPECT_EQ(p.paths().output, output_path::direct);  // the callable takes only the output slot
+    EXPECT_FALSE(p.paths().output_reason.empty());
+    pipeline_config c = this->template config<3>(1);
+    c.out_path = output_path::copied;
+    expect_error([&] { P q(env.dev(), env.notifier(), env.stage(), env.pool(), c, write_frame, this->template gpu<3>()); },
+                 errc::invalid_argument, {"output_path::copied"});
+}
+
+// max_in_flight: no writer starts frame k before the consumer took frame k - max_in_flight
+// (checked in the fill), over two runs (frame indices go on); every frame checked.
+TYPED_TEST_P(PipelineBehaviour, MaxInFlightBoundsFramesAhead) {
+    using P = typename TestFixture::template pipe<4>;
+    auto& env = this->env;
+    pipeline_config cfg = this->template config<4>(4);
+    cfg.max_in_flight = 2;
+    frame_log log;
+    std::atomic<std::uint64_t> consumed{0};
+    std::atomic<std::uint64_t> violations{0};
+    P p(env.dev(), env.notifier(), env.stage(), env.pool(), cfg,
+        [&](write_only_view<float> v, std::uint64_t k) {
+            // Frame k may start once frame k - 2 was taken; the callback of frame k - 2 may not
+            // have begun yet, that of k - 3 has: consumed >= k - 2.
+            if (k > consumed.load() + 2) violations.fetch_add(1);
+            write_frame(v, k);
+        },
+        this->template gpu<4>(),
+        [&](std::span<const float> o, std::uint64_t k) {
+            consumed.store(k + 1);  // taken: the writers may go on from here
+            log.add(o, k);
+        });
+    for (int run = 0; run < 2; ++run) EXPECT_EQ(env.run(p.run(40)).frames_out, 40u);
+    EXPECT_EQ(violations.load(), 0u);
+    EXPECT_EQ(log.error, "");
+    EXPECT_EQ(log.seen.size(), 80u);
+    EXPECT_TRUE(log.in_order());
+}
+
 REGISTER_TYPED_TEST_SUITE_P(PipelineBehaviour, OneWriterEveryFrameInOrder, ManyWritersSlotsTwoToEight, PullModeNext,
                             SlowConsumerBackPressure, SlowWriter, DropOldestCountsEveryDrop, CancellationMidStream,
                             WriterFaultIsRethrown, GpuStageFaultNamesFrameAndStage, ConsumerFaultIsRethrown,
-                            BadConfigurationIsRejected);
+                            BadConfigurationIsRejected, StagedInputsAndCopiedOutputs,
+                            AutomaticPathsAreReportedAndForcedOnesChecked, MaxInFlightBoundsFramesAhead);
 
 } // namespace

@@ -1,5 +1,6 @@
 // The async layer on Vulkan (lavapipe in CI, validation + synchronization validation on): the
 // fence waiter behind when_complete. One translation unit for every Vulkan async test.
+#include <unibuf/async/fill_awaitable.hpp>
 #include <unibuf/async/stream_awaitable.hpp>
 #include <unibuf/async/sync_wait.hpp>
 #include <unibuf/async/task.hpp>
@@ -206,6 +207,47 @@ TEST_F(VulkanAsync, PipelineReportsTheSlotMemory) {
     EXPECT_FALSE(p.output_report().reason.empty());
     std::cout << "vulkan pipeline slots: input " << p.input_report().reason << "; output " << p.output_report().reason
               << "\n";
+    std::cout << "vulkan pipeline paths: input " << to_string(p.paths().input) << " (" << p.paths().input_reason
+              << "); output " << to_string(p.paths().output) << " (" << p.paths().output_reason << ")\n";
+}
+
+// fill_async on Vulkan: a staged fill through a 2-chunk ring (writers wait for chunks, the
+// producer's fill thread for their copies) while the awaiting coroutine is suspended; then the
+// data feeds a dispatch. Two fills: the second awaits the ring's last copy (when_complete).
+TEST_F(VulkanAsync, FillAsyncStagedThroughTheRingFeedsADispatch) {
+    auto& gpu = vulkan_env::get();
+    vulkan_fence_waiter waiter(gpu);
+    thread_pool pool(2);
+    produce_options o;
+    o.grain_bytes = 4096;
+    o.chunk_bytes = 16384;
+    o.ring_chunks = 2;
+    o.min_grains_per_writer = 1;
+    o.force = produce_path::staged_pipelined;
+    producer<vulkan_backend> prod(gpu, 3, o);
+    constexpr std::size_t n = 1 << 16;
+    plain x(gpu, n);
+    plain y(gpu, n);
+    for (int round = 0; round < 2; ++round) {
+        const float base = static_cast<float>(round);
+        auto step = [&]() -> task<bool> {
+            auto r = co_await fill_async(
+                prod, x,
+                [base](write_only_view<float> out, std::size_t first) {
+                    for (std::size_t i = 0; i < out.size(); ++i) out[i] = base + static_cast<float>((first + i) % 7);
+                },
+                waiter, pool);
+            const bool staged = r.path == produce_path::staged_pipelined && r.copies == n * sizeof(float) / 16384;
+            y.fill(1.0f);
+            co_await when_complete(waiter, saxpy(x, y, 2.0f), pool);
+            co_return staged && pool.on_worker();
+        };
+        EXPECT_TRUE(sync_wait(step()));
+        const auto v = y.to_vector();
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < n; ++i) bad += v[i] != 1.0f + 2.0f * (base + static_cast<float>(i % 7)) ? 1 : 0;
+        EXPECT_EQ(bad, 0u);
+    }
 }
 
 } // namespace

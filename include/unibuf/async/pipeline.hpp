@@ -42,8 +42,24 @@
 ///
 /// Slot memory: `InBuf` (default `upload_buffer<float, B>`: write-only, write-combined, placed by
 /// the backend: BAR/zero-copy or staged, as its memory decision says) and `OutBuf` (default
-/// `readback_buffer<float, B>`: the GPU writes straight into cached host memory); the decisions
-/// and their reasons are in `input_report()` / `output_report()`.
+/// `readback_buffer<float, B>`: cached host memory); the decisions and their reasons are in
+/// `input_report()` / `output_report()`. How frames reach and leave the GPU stage (`paths()`, each
+/// with its reason; `pipeline_config::in_path` / `out_path` force one):
+/// - input `direct`: the writers store into the input slot itself, the GPU stage reads it;
+///   `staged`: the writers store into a host staging buffer of the slot (system memory,
+///   write-combined) and the stage records a copy of it into the slot before the GPU work (the
+///   copy engine moves the frame). `automatic` asks the backend's producer plan
+///   (`ProducePlanner`: the decision `unibuf::producer` takes for a fill of one frame by one
+///   thread, as each writer fills its frame alone) and stages only where it says staging outruns
+///   direct stores.
+/// - output `direct`: the GPU stage writes the output slot (host memory) itself; `copied`: it
+///   writes a device-local buffer of the slot (`device_output`) and the stage records a copy into
+///   the output slot after it, in queue order. `automatic` is direct (measured on par, and the
+///   copy costs a device buffer per slot), or copied where only the copied path's callable was
+///   given.
+/// - `pipeline_config::max_in_flight` bounds the frames between a writer's claim and the consumer
+///   (the rings alone allow 2 x Slots): a writer waits before filling frame `k` until frame
+///   `k - max_in_flight` was taken, so frames do not queue in full rings (lower latency).
 ///
 /// @code
 /// unibuf::host_backend dev;
@@ -62,6 +78,8 @@
 #include "../core/error.hpp"
 #include "../core/report.hpp"
 #include "../core/timeout.hpp"
+#include "../backend/concepts.hpp"
+#include "../backend/produce_plan.hpp"
 #include "../transfer/ring.hpp"
 #include "detail/async_queue.hpp"
 #include "ring_awaitable.hpp"
@@ -77,6 +95,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -89,6 +108,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -100,12 +120,59 @@ enum class overflow : std::uint8_t {
     drop_oldest,  ///< a consumer ready for the next frame gets the newest finished one; older waiting ones are dropped, and counted
 };
 
+/// @brief How input frames reach the GPU stage (see the file comment of pipeline.hpp).
+enum class input_path : std::uint8_t {
+    automatic,  ///< as the backend's producer plan decides for one frame and the pipeline's writers (default)
+    direct,     ///< the writers store into the input slot, the GPU stage reads it there
+    staged,     ///< the writers store into host staging memory, a copy moves the frame into the slot
+};
+
+/// @brief How output frames leave the GPU stage (see the file comment of pipeline.hpp).
+enum class output_path : std::uint8_t {
+    automatic,  ///< direct, unless only the copied path's callable was given (default)
+    direct,     ///< the GPU stage writes the output slot (host memory) itself
+    copied,     ///< the GPU stage writes a device-local buffer; a copy moves it into the output slot
+};
+
+/// @brief Printable name of an input path.
+[[nodiscard]] constexpr const char* to_string(input_path p) noexcept {
+    switch (p) {
+        case input_path::automatic: return "automatic";
+        case input_path::direct: return "direct";
+        case input_path::staged: return "staged";
+    }
+    return "?";
+}
+
+/// @brief Printable name of an output path.
+[[nodiscard]] constexpr const char* to_string(output_path p) noexcept {
+    switch (p) {
+        case output_path::automatic: return "automatic";
+        case output_path::direct: return "direct";
+        case output_path::copied: return "copied";
+    }
+    return "?";
+}
+
+/// @brief The paths a pipeline took (never `automatic`) and why.
+struct pipeline_paths {
+    input_path input = input_path::direct;
+    std::string input_reason;
+    output_path output = output_path::direct;
+    std::string output_reason;
+};
+
 /// @brief The shape and behaviour of a pipeline.
 struct pipeline_config {
     std::size_t input_elements = 0;   ///< floats per input frame (at least 1)
     std::size_t output_elements = 0;  ///< floats per output frame (at least 1)
     std::size_t writers = 1;          ///< writer threads (at least 1)
     overflow on_overflow = overflow::block;
+    input_path in_path = input_path::automatic;     ///< how frames reach the GPU stage
+    output_path out_path = output_path::automatic;  ///< how results leave it
+    /// @brief Most frames between a writer's claim and the consumer taking them (0: no bound
+    /// beyond the rings' 2 x Slots). A writer waits (bounded by `wait_timeout`) before filling.
+    std::size_t max_in_flight = 0;
     /// @brief Bound on every single wait (a slot, a fence); running out stops the pipeline with
     /// `errc::timeout` naming the frame and the stage.
     std::chrono::nanoseconds wait_timeout = default_wait_timeout;
@@ -151,6 +218,13 @@ public:
     using fill_fn = std::function<void(write_only_view<float>, std::uint64_t)>;
     /// @brief `gpu(in, out, k)`: submits the work of frame `k` reading `in`, writing `out`; returns its fence.
     using gpu_fn = std::function<fence_type(InBuf&, OutBuf&, std::uint64_t)>;
+    /// @brief The device-local output of a slot on the `copied` output path (no host access is
+    /// made to it; on backends that stage device memory it carries an unused staging buffer).
+    using device_output = basic_buffer<float, B, access::read_write, coherence::coherent, placement::device, sync::fenced>;
+    /// @brief The host staging memory of an input slot on the `staged` input path.
+    using input_staging = basic_buffer<float, B, access::write_only, coherence::write_combined, placement::host, sync::fenced>;
+    /// @brief `gpu(in, dev_out, k)` of the `copied` output path.
+    using gpu_copied_fn = std::function<fence_type(InBuf&, device_output&, std::uint64_t)>;
     /// @brief `consume(out, k)`: reads output frame `k` (frames in order, one call at a time).
     using consume_fn = std::function<void(std::span<const float>, std::uint64_t)>;
 
@@ -192,21 +266,37 @@ public:
         std::uint64_t index_ = 0;
     };
 
-    /// @brief Allocates both rings. `notifier` signals `B`'s fences (the host backend itself, a
-    /// `vulkan_fence_waiter`, a `gl_context_loop`); `stage` runs the GPU stage (the pool, or the
-    /// `gl_context_loop`); `pool` runs the consumer and resumes the writers' waits (give it at
-    /// least 2 threads when `consume` may block: one thread is inside it meanwhile). All must
-    /// outlive the pipeline.
-    /// @throws std::system_error invalid_argument (0 elements, 0 writers, no fill or gpu
-    ///         callable); the slot allocations' errors
+    /// @brief Allocates both rings (and the staging / device-local buffers of the paths taken).
+    /// `notifier` signals `B`'s fences (the host backend itself, a `vulkan_fence_waiter`, a
+    /// `gl_context_loop`); `stage` runs the GPU stage (the pool, or the `gl_context_loop`); `pool`
+    /// runs the consumer and resumes the writers' waits (give it at least 2 threads when `consume`
+    /// may block: one thread is inside it meanwhile). All must outlive the pipeline. `gpu` runs
+    /// the GPU stage on the direct output path (`gpu(InBuf&, OutBuf&, k)`, returning the fence of
+    /// the work it submitted); with it alone the output path is direct.
+    /// @throws std::system_error invalid_argument (0 elements, 0 writers, no fill or gpu callable,
+    ///         output_path::copied forced); the slot allocations' errors
     template <FenceNotifier N, Scheduler Stage>
         requires std::same_as<typename N::fence, fence_type>
     pipeline(B& backend, N& notifier, Stage& stage, thread_pool& pool, pipeline_config cfg, fill_fn fill, gpu_fn gpu,
              consume_fn consume = {})
-        : cfg_(check(cfg, fill, gpu)), backend_(&backend), pool_(&pool), fill_(std::move(fill)), gpu_(std::move(gpu)),
-          consume_(std::move(consume)), in_(backend, cfg_.input_elements), out_(backend, cfg_.output_elements),
-          queue_([&stage](std::coroutine_handle<> h) { stage.post(h); }),
+        : pipeline(backend, notifier, stage, pool, cfg, std::move(fill), std::move(gpu), gpu_copied_fn{}, std::move(consume)) {}
+
+    /// @brief As above, with the GPU stage of both output paths: `gpu` writes the output slot
+    /// (direct), `gpu_copied(InBuf&, device_output&, k)` a device-local buffer that the stage then
+    /// copies into the slot (copied); either may be empty, not both (a generic lambda may be
+    /// passed as both).
+    /// @throws std::system_error invalid_argument (as above; a forced output path whose callable
+    ///         is empty); the slot allocations' errors
+    template <FenceNotifier N, Scheduler Stage>
+        requires std::same_as<typename N::fence, fence_type>
+    pipeline(B& backend, N& notifier, Stage& stage, thread_pool& pool, pipeline_config cfg, fill_fn fill, gpu_fn gpu,
+             gpu_copied_fn gpu_copied, consume_fn consume = {})
+        : cfg_(check(cfg, fill)), backend_(&backend), pool_(&pool), fill_(std::move(fill)), gpu_(std::move(gpu)),
+          gpu_copied_(std::move(gpu_copied)), consume_(std::move(consume)), in_(backend, cfg_.input_elements),
+          out_(backend, cfg_.output_elements), queue_([&stage](std::coroutine_handle<> h) { stage.post(h); }),
           writers_done_([&pool](std::coroutine_handle<> h) { pool.post(h); }) {
+        if (!gpu_ && !gpu_copied_) throw_error(errc::invalid_argument, "unibuf: pipeline: the fill and gpu callables must be set");
+        choose_paths(backend);
         post_stage_ = [&stage](std::coroutine_handle<> h) { stage.post(h); };
         claim_in_ = [this, &notifier, &pool](wait_options o) { return claim_async(in_, notifier, pool, std::move(o)); };
         read_in_ = [this, &notifier, &stage](wait_options o) { return read_async(in_, notifier, stage, std::move(o)); };
@@ -269,6 +359,7 @@ public:
         f.data_ = std::span<const float>((*slot)->data(), cfg_.output_elements);
         f.slot_ = std::move(*slot);
         frames_out_.fetch_add(1, std::memory_order_relaxed);
+        note_taken(1);
         co_return f;
     }
 
@@ -278,6 +369,10 @@ public:
         stopping_.store(true);
         stop_.request_stop();
         consumer_stop_.request_stop();
+        {
+            std::lock_guard lk(taken_m_);  // a writer waiting in wait_in_flight sees the stop
+        }
+        taken_cv_.notify_all();
     }
 
     /// @brief The statistics so far (the final ones once `run` finished).
@@ -305,6 +400,8 @@ public:
     [[nodiscard]] const allocation_report& input_report() { return in_.slot(0).report(); }
     /// @brief The memory decision of the output slots (what and why).
     [[nodiscard]] const allocation_report& output_report() { return out_.slot(0).report(); }
+    /// @brief The input and output paths taken and why (see the file comment).
+    [[nodiscard]] const pipeline_paths& paths() const noexcept { return paths_; }
     /// @brief The configuration.
     [[nodiscard]] const pipeline_config& config() const noexcept { return cfg_; }
     /// @brief The input ring (inspection).
@@ -339,14 +436,68 @@ private:
         co_await when_complete(n, f, stage, o);
     }
 
-    static const pipeline_config& check(const pipeline_config& c, const fill_fn& fill, const gpu_fn& gpu) {
+    static const pipeline_config& check(const pipeline_config& c, const fill_fn& fill) {
         if (c.input_elements == 0 || c.output_elements == 0 || c.writers == 0)
             throw_error(errc::invalid_argument,
                         "unibuf: pipeline of " + std::to_string(c.input_elements) + " input and " +
                             std::to_string(c.output_elements) + " output floats per frame with " +
                             std::to_string(c.writers) + " writer threads: each must be at least 1");
-        if (!fill || !gpu) throw_error(errc::invalid_argument, "unibuf: pipeline: the fill and gpu callables must be set");
+        if (!fill) throw_error(errc::invalid_argument, "unibuf: pipeline: the fill and gpu callables must be set");
         return c;
+    }
+
+    // Decides both paths (see the file comment) and allocates what they need.
+    void choose_paths(B& backend) {
+        paths_.input = cfg_.in_path;
+        if (cfg_.in_path == input_path::automatic) {
+            paths_.input = input_path::direct;
+            const std::uint64_t frame_bytes = static_cast<std::uint64_t>(cfg_.input_elements) * sizeof(float);
+            if constexpr (ProducePlanner<B>) {
+                if (!in_.slot(0).report().zero_copy) {
+                    paths_.input_reason = "the input slots are staged by their own memory decision (their flush copies them)";
+                } else {
+                    // One writer thread fills a frame: the plan for a fill by one thread (several
+                    // writers fill several frames at once, each at a single thread's rate).
+                    const produce_plan plan = backend.plan_produce(in_.slot(0).allocation(), frame_bytes, 1u);
+                    if (plan.path == produce_path::staged_pipelined) paths_.input = input_path::staged;
+                    paths_.input_reason = "the producer's plan for a frame of " + std::to_string(frame_bytes) +
+                                          " bytes written by one writer thread: " + plan.reason;
+                }
+            } else {
+                paths_.input_reason = "the backend has no producer plan: the writers store into the input slots";
+            }
+        } else {
+            paths_.input_reason = std::string("forced by pipeline_config::in_path (") + to_string(cfg_.in_path) + ")";
+        }
+
+        paths_.output = cfg_.out_path;
+        if (cfg_.out_path == output_path::copied && !gpu_copied_)
+            throw_error(errc::invalid_argument, "unibuf: pipeline: output_path::copied needs a gpu callable that takes "
+                                                "(InBuf&, device_output&, frame index)");
+        if (cfg_.out_path == output_path::direct && !gpu_)
+            throw_error(errc::invalid_argument, "unibuf: pipeline: output_path::direct needs a gpu callable that takes "
+                                                "(InBuf&, OutBuf&, frame index)");
+        if (cfg_.out_path == output_path::automatic) {
+            paths_.output = output_path::direct;
+            if (!gpu_copied_) {
+                paths_.output_reason = "the gpu callable takes only the output slot: the GPU writes it directly";
+            } else if (!gpu_) {
+                paths_.output = output_path::copied;
+                paths_.output_reason = "the gpu callable takes only a device-local output: copied into the output slot";
+            } else {
+                paths_.output_reason = "the GPU writes the output slots directly: shader stores into host memory were "
+                                       "measured on par with copy-command copies on a discrete GPU (see "
+                                       "bench/RESULTS.md), and a copy costs a device buffer per slot and a command per "
+                                       "frame; output_path::copied forces the copy";
+            }
+        } else {
+            paths_.output_reason = std::string("forced by pipeline_config::out_path (") + to_string(cfg_.out_path) + ")";
+        }
+
+        if (paths_.input == input_path::staged)
+            for (std::size_t i = 0; i < Slots; ++i) staging_.emplace_back(backend, cfg_.input_elements);
+        if (paths_.output == output_path::copied)
+            while (device_out_.size() < Slots) device_out_.emplace_back(backend, cfg_.output_elements);
     }
 
     void begin(std::uint64_t frames) {
@@ -374,6 +525,10 @@ private:
         // took) is discarded: nobody else uses the rings between runs.
         while (std::optional<in_read> r = in_.try_read()) r->release();
         while (std::optional<out_read> r = out_.try_read()) r->release();
+        {
+            std::lock_guard lk(taken_m_);
+            taken_ = in_.next_claim_sequence();  // frame indices continue from the last run
+        }
         start_ = clock::now();
         last_gpu_done_ = start_;
     }
@@ -443,8 +598,13 @@ private:
                 const wait_options opt{cfg_.wait_timeout, stop_.get_token()};
                 typename input_ring::write_slot slot = sync_wait(claim_in_(opt));
                 k = slot.sequence();
+                if (cfg_.max_in_flight != 0 && !wait_in_flight(k)) break;
                 const auto t0 = clock::now();
-                fill_(slot->view(), k);
+                if (paths_.input == input_path::staged) {
+                    fill_(staging_[slot.index()].view(), k);
+                } else {
+                    fill_(slot->view(), k);
+                }
                 writer_busy_ns_.fetch_add(ns_since(t0), std::memory_order_relaxed);
                 slot.publish();
                 frames_in_.fetch_add(1, std::memory_order_relaxed);
@@ -455,6 +615,30 @@ private:
             fault(std::current_exception());
         }
         writers_done_.count_down();
+    }
+
+    // Waits (bounded, cancelled by a stop) until frame `k - max_in_flight` was taken by a
+    // consumer; false when the pipeline stops meanwhile.
+    bool wait_in_flight(std::uint64_t k) {
+        std::unique_lock lk(taken_m_);
+        const auto ok = taken_cv_.wait_until(lk, detail::deadline_after(cfg_.wait_timeout), [&] {
+            return stopping_.load() || taken_ + cfg_.max_in_flight > k;
+        });
+        if (!ok)
+            throw_error(errc::timeout, "unibuf: pipeline: frame " + std::to_string(k) + " waited more than " +
+                                           detail::ms_text(cfg_.wait_timeout) + " ms for frame " +
+                                           std::to_string(k - cfg_.max_in_flight) + " to be consumed (max_in_flight " +
+                                           std::to_string(cfg_.max_in_flight) + ")");
+        return !stopping_.load();
+    }
+    // Counts `n` frames taken by a consumer (or dropped) and wakes the writers waiting for them.
+    void note_taken(std::uint64_t n) {
+        if (cfg_.max_in_flight == 0) return;
+        {
+            std::lock_guard lk(taken_m_);
+            taken_ += n;
+        }
+        taken_cv_.notify_all();
     }
 
     // ---- GPU stage (coroutines on the stage scheduler) ---------------------------------------
@@ -468,9 +652,22 @@ private:
                 in_read in = co_await read_in_(opt);
                 k = in.sequence();
                 out_write out = co_await claim_out_(opt);
-                (void)in->flush();  // the writers' stores reach the device (staging copy / flush)
                 const auto t = clock::now();
-                fence_type f = gpu_(*in, *out, k);
+                if (paths_.input == input_path::staged) {
+                    input_staging& st = staging_[in.index()];
+                    (void)st.flush();      // the writers' stores reach the device (non-coherent memory)
+                    (void)in->copy_from(st);  // queued before the GPU work, which reads the slot after it
+                } else {
+                    (void)in->flush();  // the writers' stores reach the device (staging copy / flush)
+                }
+                fence_type f{};
+                if (paths_.output == output_path::copied) {
+                    device_output& d = device_out_[out.index()];
+                    (void)gpu_copied_(*in, d, k);
+                    f = out->copy_from(d);  // queued after the GPU work: its fence covers both
+                } else {
+                    f = gpu_(*in, *out, k);
+                }
                 queue_.push(in_flight{std::move(in), std::move(out), std::move(f), k, t});
             }
         } catch (const std::system_error& e) {
@@ -537,6 +734,7 @@ private:
                     while (std::optional<out_read> newer = out_.try_read()) {
                         r.release();
                         dropped_.fetch_add(1, std::memory_order_relaxed);
+                        note_taken(1);
                         r = std::move(*newer);
                     }
                 }
@@ -561,6 +759,7 @@ private:
                 std::optional<out_read> r = co_await take_output();
                 if (!r) break;
                 k = out_index_[r->index()];
+                note_taken(1);
                 const auto t0 = clock::now();
                 consume_(std::span<const float>((*r)->data(), cfg_.output_elements), k);
                 consumer_busy_ns_.fetch_add(ns_since(t0), std::memory_order_relaxed);
@@ -580,10 +779,14 @@ private:
     B* backend_;
     thread_pool* pool_;
     fill_fn fill_;
-    gpu_fn gpu_;
+    gpu_fn gpu_;                // the direct output path's callable (may be empty: then copied only)
+    gpu_copied_fn gpu_copied_;  // the copied output path's callable (may be empty: then direct only)
     consume_fn consume_;
     input_ring in_;
     output_ring out_;
+    pipeline_paths paths_;
+    std::vector<input_staging> staging_;     // staged input path: one per input slot
+    std::vector<device_output> device_out_;  // copied output path: one per output slot
     std::array<std::uint64_t, Slots> out_index_{};  // frame index of each output slot (set before publish)
 
     // Erased from the constructor's notifier and schedulers.
@@ -617,6 +820,9 @@ private:
     std::atomic<std::int64_t> writer_busy_ns_{0};
     std::atomic<std::int64_t> gpu_busy_ns_{0};
     std::atomic<std::int64_t> consumer_busy_ns_{0};
+    std::mutex taken_m_;
+    std::condition_variable taken_cv_;
+    std::uint64_t taken_ = 0;  // first frame of the run + frames consumed or dropped since (max_in_flight; guarded by taken_m_)
     clock::time_point start_{};
     clock::time_point end_{};
     clock::time_point last_gpu_done_{};  // completer only

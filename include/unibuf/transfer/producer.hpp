@@ -25,6 +25,9 @@
 /// must only write its view. Every backend call (allocation, copies, flushes, fence waits) is made
 /// on the thread that calls `fill`, so GL buffers fill from their context thread.
 ///
+/// `fill_detached` runs a fill on the producer's own fill thread and reports its end through a
+/// callback, for callers that must not block (the async layer's `co_await fill_async(...)`).
+///
 /// Rules checked at compile time, each with one error naming it: `fill`/`plan` take a unibuf
 /// buffer of the producer's own backend (R17), a host-writable one (R8), and call the writer
 /// function as `fn(write_only_view<T>, std::size_t)` (R19).
@@ -43,6 +46,7 @@
 
 #include <chrono>
 #include <concepts>
+#include <exception>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -113,7 +117,7 @@ struct produce_result {
 ///
 /// Move-only. A moved-from producer is empty: it has no threads and no ring; `empty()` is true,
 /// `threads()` and `ring_bytes()` are 0, `options()` still reads, destruction does nothing, and
-/// `plan` and `fill` throw `errc::invalid_argument`.
+/// `plan`, `fill` and `fill_detached` throw `errc::invalid_argument`.
 template <Backend B>
 class producer {
 public:
@@ -138,7 +142,8 @@ public:
     /// @brief Takes `o`'s threads, ring and backend; `o` is left empty.
     producer(producer&& o) noexcept
         : backend_(std::exchange(o.backend_, nullptr)), opt_(o.opt_), team_(std::move(o.team_)),
-          ring_(std::exchange(o.ring_, std::nullopt)), ring_last_(std::exchange(o.ring_last_, std::nullopt)) {}
+          ring_(std::exchange(o.ring_, std::nullopt)), ring_last_(std::exchange(o.ring_last_, std::nullopt)),
+          filler_(std::move(o.filler_)) {}
     /// @brief Releases this producer as the destructor does, then takes `o`'s state; `o` is left empty.
     producer& operator=(producer&& o) noexcept {
         if (this != &o) {
@@ -148,6 +153,7 @@ public:
             team_ = std::move(o.team_);
             ring_ = std::exchange(o.ring_, std::nullopt);
             ring_last_ = std::exchange(o.ring_last_, std::nullopt);
+            filler_ = std::move(o.filler_);
         }
         return *this;
     }
@@ -163,6 +169,9 @@ public:
     [[nodiscard]] const produce_options& options() const noexcept { return opt_; }
     /// @brief Bytes of the staging ring (0 until a fill needed it, and when empty).
     [[nodiscard]] std::uint64_t ring_bytes() const noexcept { return ring_ ? ring_->size() : 0; }
+    /// @brief The staging ring's last copy (a staged fill waits for it before it rewrites the
+    /// ring), or nothing (no ring yet, or nothing pending). Not while a fill runs.
+    [[nodiscard]] std::optional<fence_type> staging_fence() const noexcept { return ring_last_; }
     /// @brief Which path `fill(buf, ...)` would take now, and why.
     /// @throws std::system_error invalid_argument (an empty producer or buffer, a buffer of
     ///         another backend object)
@@ -228,6 +237,37 @@ public:
         }
         return {};
     }
+
+#if UNIBUF_EXCEPTIONS
+    /// @brief `fill(buf, fn)` without waiting for it: the fill runs on the producer's fill thread
+    /// (started on the first call, one fill at a time, in call order), which then calls
+    /// `done(result, error)` there: the result, or an empty optional and the exception the fill
+    /// threw. The hook the async layer's `fill_async` (async/fill_awaitable.hpp) builds on: the
+    /// waits inside the fill (a staging-ring chunk's copy, the writers' last grains, the buffer's
+    /// previous device use) block the fill thread, not the caller. `buf` and `fn` must live until
+    /// `done` is called; no other fill of this producer (nor a move of it) may run meanwhile. The
+    /// destructor waits for a fill in progress. Not for GL buffers: the fill's backend calls would
+    /// leave the context thread.
+    /// @throws std::system_error invalid_argument (an empty producer), resource errors when the
+    ///         fill thread cannot start (then `done` is never called)
+    template <class Buf, class Fn, class Done>
+        requires std::invocable<Done&, std::optional<produce_result<fence_type>>, std::exception_ptr>
+    void fill_detached(Buf& buf, Fn& fn, Done done) {
+        if (team_ == nullptr)
+            throw_error(errc::invalid_argument, "unibuf: producer::fill_detached on an empty (moved-from) producer");
+        if (!filler_) filler_ = std::make_unique<detail::fill_thread>();
+        filler_->post([this, &buf, &fn, done = std::move(done)]() mutable {
+            std::optional<produce_result<fence_type>> r;
+            std::exception_ptr err;
+            try {
+                r.emplace(fill(buf, fn));
+            } catch (...) {
+                err = std::current_exception();
+            }
+            done(std::move(r), std::move(err));
+        });
+    }
+#endif
 
 private:
     // One fill, step by step: plan the path, cut the buffer into grains and chunks, prepare where
@@ -379,8 +419,10 @@ private:
         ring_.emplace(backend_->allocate(r));
     }
 
-    // Waits (bounded) for the ring's last copy, then frees the ring and stops the threads.
+    // Waits for a detached fill in progress (its thread runs it to its end, bounded by its own
+    // waits), then (bounded) for the ring's last copy, then frees the ring and stops the threads.
     void release() noexcept {
+        filler_.reset();
         if (backend_ != nullptr && ring_ && ring_last_) {
 #if UNIBUF_EXCEPTIONS
             try {
@@ -425,6 +467,9 @@ private:
     std::unique_ptr<writer_team> team_;  // null when empty (moved from)
     std::optional<allocation_type> ring_;
     std::optional<fence_type> ring_last_;  // the last copy out of the ring
+    // The thread of detached fills (null until the first; release() resets it before the members
+    // above: a fill in progress uses them).
+    std::unique_ptr<detail::fill_thread> filler_;
 };
 
 } // namespace unibuf

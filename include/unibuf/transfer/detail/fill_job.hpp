@@ -3,7 +3,9 @@
 /// and chunks (`detail::fill_layout`), where the writers store (`detail::fill_target`), and the
 /// job itself (`detail::fill_job`): the writer loop on the team's threads, the waits for a free
 /// staging-ring slot, the coordinator that submits each complete chunk's copy from the calling
-/// thread, and the first error of the fill.
+/// thread, and the first error of the fill. Also `detail::fill_thread`, the producer's thread for
+/// fills whose caller does not wait (`producer::fill_detached`, behind the async layer's
+/// `fill_async`).
 ///
 /// Errors: a writer function's exception, a wait that ran past the producer's bound and a
 /// backend's exception in the coordinator each stop the fill (no more grains are handed out) and
@@ -28,9 +30,12 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -82,6 +87,55 @@ struct fill_target {
     std::byte* ring_host = nullptr;    ///< the ring's host memory
     std::size_t ring_slots = 0;        ///< chunks the ring holds at once (the chunk count without a ring)
     bool pipelined = false;            ///< staged_pipelined: each complete chunk is copied as the writers go on
+};
+
+/// @brief One thread that runs posted jobs in order, one at a time: the coordinator of fills
+/// whose caller does not wait for them (it then blocks here, in the producer's own thread, not in
+/// the caller's). Sleeps while idle; the destructor runs the jobs already posted, then joins.
+class fill_thread {
+public:
+    /// @brief Starts the thread. @throws std::system_error when it cannot start
+    fill_thread() : thread_([this] { loop(); }) {}
+    fill_thread(const fill_thread&) = delete;
+    fill_thread& operator=(const fill_thread&) = delete;
+    /// @brief Runs the jobs already posted, then stops and joins the thread.
+    ~fill_thread() {
+        {
+            std::lock_guard lk(m_);
+            stop_ = true;
+        }
+        cv_.notify_one();
+        thread_.join();
+    }
+    /// @brief Queues `job` (it must not throw: it reports its own errors).
+    void post(std::function<void()> job) {
+        {
+            std::lock_guard lk(m_);
+            jobs_.push_back(std::move(job));
+        }
+        cv_.notify_one();
+    }
+
+private:
+    void loop() {
+        for (;;) {
+            std::function<void()> job;
+            {
+                std::unique_lock lk(m_);
+                cv_.wait(lk, [&] { return stop_ || !jobs_.empty(); });
+                if (jobs_.empty()) return;  // stopping, nothing left
+                job = std::move(jobs_.front());
+                jobs_.pop_front();
+            }
+            job();
+        }
+    }
+
+    std::mutex m_;
+    std::condition_variable cv_;
+    std::deque<std::function<void()>> jobs_;  // guarded by m_
+    bool stop_ = false;                       // guarded by m_
+    std::thread thread_;                      // last: starts once the members above exist
 };
 
 /// @brief One fill in progress: writers on the team's threads, the coordinator on the calling
