@@ -8,7 +8,9 @@
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 build=${1:-build-release}
-grep -qx '/.devrun/' .git/info/exclude 2>/dev/null || echo '/.devrun/' >> .git/info/exclude
+exclude=$(git rev-parse --git-path info/exclude)  # also right in a git worktree, where .git is a file
+mkdir -p "$(dirname "$exclude")"
+grep -qx '/.devrun/' "$exclude" 2>/dev/null || echo '/.devrun/' >> "$exclude"
 rm -rf .devrun && mkdir -p .devrun/bin .devrun/lib .devrun/layer
 missing=()
 for b in test/vulkan/unibuf_vulkan_tests test/vulkan/unibuf_vulkan_behaviour_tests \
