@@ -55,8 +55,8 @@ memory_request host_request(std::uint64_t bytes) {
     return r;
 }
 
-/// Holds the backend's queue until the test opens a gate: `hold()` submits, straight to the
-/// backend's queue (under its submission lock), a batch without commands that waits for the
+/// Holds the backend's queues until the test opens a gate: `hold()` submits, straight to the
+/// backend's queue and to its transfer queue where it has one (under its submission lock), a batch without commands that waits for the
 /// test's own timeline semaphore to reach the gate's number; the queue starts batches in
 /// submission order (lavapipe's queue thread, as GPU queues do), so every backend submission made
 /// after `hold()` stays pending until `open(gate)`. Gates open in order (a timeline only grows).
@@ -78,6 +78,11 @@ public:
         if (gates_ > 0) open(gates_);
         EXPECT_TRUE(b_->wait_idle());
         const auto& ctx = b_->context();
+        if (ctx.transfer_queue() && ctx.transfer_queue() != ctx.queue()) {
+            // The hold batch on the transfer queue is the test's own: no backend fence covers it.
+            auto lock = b_->begin();
+            ctx.transfer_queue().waitIdle(ctx.dispatcher());
+        }
         ctx.device().destroySemaphore(sem_, nullptr, ctx.dispatcher());
     }
 
@@ -96,6 +101,11 @@ public:
         si.pWaitDstStageMask = &stage;
         const auto& ctx = b_->context();
         EXPECT_EQ(ctx.queue().submit(1, &si, vk::Fence{}, ctx.dispatcher()), vk::Result::eSuccess);
+        // A device with a dedicated transfer queue (the H200; lavapipe has one queue) runs the
+        // transfer lane's copies there: that queue is held the same way, by the same gate.
+        if (ctx.transfer_queue() && ctx.transfer_queue() != ctx.queue()) {
+            EXPECT_EQ(ctx.transfer_queue().submit(1, &si, vk::Fence{}, ctx.dispatcher()), vk::Result::eSuccess);
+        }
         return gate;
     }
     /// Releases what `hold()` number `gate` and every earlier one held.
