@@ -4,6 +4,7 @@
 // output must stay free of GL_DEBUG_TYPE_ERROR. A buffer of one context bound to the other's
 // dispatch, or copied into the other's buffer, is refused before any GL call, naming both.
 #include "../common/expect_error.hpp"
+#include "../common/context_workload.hpp"
 #include "../common/gate.hpp"
 #include "keep_libraries.hpp"
 
@@ -27,8 +28,6 @@ using namespace unibuf;
 
 constexpr std::uint32_t side = 40;
 constexpr std::size_t n = std::size_t{side} * side;
-
-float value(std::size_t i, std::uint64_t salt) { return static_cast<float>((i * 11 + salt * 5) % 499) * 0.25f; }
 
 egl_context::options debug_options() {
     egl_context::options o;
@@ -69,54 +68,14 @@ struct world {
     }
 };
 
-// Pool, ring and pipeline on `w`'s context (this thread); the number of wrong values.
+// Pool, ring and pipeline on `w`'s context (this thread; test/common/context_workload.hpp): the
+// context loop delivers the completions and runs the GPU stage, this thread being the context thread.
 std::size_t workload(world& w, float scale, std::uint64_t salt) {
-    std::size_t wrong = 0;
-    buffer_pool<gl_backend, access::read_write> pool(w.gpu, pool_config::with_bytes(1 << 20));
-    for (std::uint64_t round = 0; round < 4; ++round) {
-        auto in = pool.acquire<float>(n);
-        auto out = pool.acquire<float>(n);
-        std::vector<float> v(n);
-        for (std::size_t i = 0; i < n; ++i) v[i] = value(i, salt + round);
-        in.write(v);
-        (void)w.scale(in, out);
-        const auto got = out.to_vector();
-        for (std::size_t i = 0; i < n; ++i) wrong += got[i] != scale * v[i];
-    }
-    using slot = buffer_pool<gl_backend, access::read_write>::buffer<float>;
-    ring<slot, 3> r(w.gpu, [&](std::size_t) { return pool.acquire<float>(n); });
-    readback_buffer<float, gl_backend> result(w.gpu, n);
-    for (int i = 0; i < 9; ++i) {
-        auto wr = r.claim();
-        const std::uint64_t seq = wr.sequence();
-        std::vector<float> v(n);
-        for (std::size_t j = 0; j < n; ++j) v[j] = value(j, salt + 100 + seq);
-        wr->write(v);
-        wr.publish();
-        auto rd = r.read();
-        rd.release(w.scale(*rd, result));
-        const auto got = result.to_vector();
-        for (std::size_t j = 0; j < n; ++j) wrong += got[j] != scale * v[j];
-    }
     gl_context_loop loop(w.gpu);
     thread_pool workers(2);
-    pipeline_config cfg;
-    cfg.input_elements = cfg.output_elements = n;
-    cfg.writers = 2;
-    std::uint64_t expected = 0;
-    pipeline<gl_backend, 3> p(
-        w.gpu, loop, loop, workers, cfg,
-        [salt](write_only_view<float> v, std::uint64_t k) {
-            for (std::size_t i = 0; i < v.size(); ++i) v[i] = value(i, salt + 1000 + k);
-        },
-        [&w](auto& in, auto& out, std::uint64_t) { return w.scale(in, out); },
-        [&](std::span<const float> out, std::uint64_t k) {
-            wrong += k != expected++;
-            for (std::size_t i = 0; i < out.size(); ++i) wrong += out[i] != scale * value(i, salt + 1000 + k);
-        });
-    const pipeline_stats st = loop.run(p.run(16));  // this thread is the context thread
-    wrong += st.frames_out != 16;
-    return wrong;
+    return unibuf_test::context_workload(
+        w.gpu, n, scale, salt, [&w](auto& in, auto& out) { return w.scale(in, out); }, loop, loop, workers,
+        [&loop](auto t) { return loop.run(std::move(t)); });
 }
 
 TEST(GlContexts, TwoContextsOnTwoThreadsWorkAtTheSameTime) {

@@ -5,6 +5,7 @@
 // by another context's dispatch, copy or ring is refused before anything is submitted, with an
 // error naming both.
 #include "../common/expect_error.hpp"
+#include "../common/context_workload.hpp"
 #include "../common/gate.hpp"
 #include "vk_env.hpp"
 
@@ -28,8 +29,6 @@ using namespace unibuf;
 constexpr std::uint32_t side = 48;  // frames and buffers of side x side floats
 constexpr std::size_t n = std::size_t{side} * side;
 
-float value(std::size_t i, std::uint64_t salt) { return static_cast<float>((i * 13 + salt * 7) % 509) * 0.5f; }
-
 // out = scale * in: a 1x1 conv2d of one channel (the library's real operator), weight `scale`.
 struct scaler {
     explicit scaler(vulkan_backend& b, float scale) : conv(b, desc()), weight(b, 1), bias(b, 1) {
@@ -52,60 +51,14 @@ struct scaler {
     device_buffer<float, vulkan_backend> weight, bias;
 };
 
-// One context's whole workload: pool buffers, a ring cycle and a pipeline run, every result checked.
-// Returns the number of wrong values (0 expected).
+// One context's whole workload (test/common/context_workload.hpp) with the conv2d as the device step.
 std::size_t workload(vulkan_backend& b, float scale, std::uint64_t salt) {
-    std::size_t wrong = 0;
     scaler s(b, scale);
-    // A pool: several buffers from one block, each scaled on the device and read back.
-    buffer_pool<vulkan_backend, access::read_write> pool(b, pool_config::with_bytes(1 << 20));
-    for (std::uint64_t round = 0; round < 4; ++round) {
-        auto in = pool.acquire<float>(n);
-        auto out = pool.acquire<float>(n);
-        std::vector<float> v(n);
-        for (std::size_t i = 0; i < n; ++i) v[i] = value(i, salt + round);
-        in.write(v);
-        (void)s(in, out);
-        const auto got = out.to_vector();
-        for (std::size_t i = 0; i < n; ++i) wrong += got[i] != scale * v[i];
-    }
-    // A ring: producers write slots, the device reads each, the consumer releases with its fence.
-    using slot = buffer_pool<vulkan_backend, access::read_write>::buffer<float>;
-    ring<slot, 3> r(b, [&](std::size_t) { return pool.acquire<float>(n); });
-    readback_buffer<float, vulkan_backend> result(b, n);
-    for (int i = 0; i < 9; ++i) {
-        auto w = r.claim();
-        const std::uint64_t seq = w.sequence();
-        std::vector<float> v(n);
-        for (std::size_t j = 0; j < n; ++j) v[j] = value(j, salt + 100 + seq);
-        w->write(v);
-        w.publish();
-        auto rd = r.read();
-        const auto f = s(*rd, result);
-        rd.release(f);
-        const auto got = result.to_vector();
-        for (std::size_t j = 0; j < n; ++j) wrong += got[j] != scale * v[j];
-    }
-    // A pipeline: writer threads -> the conv2d -> the consumer, frames checked in order.
     vulkan_fence_waiter waiter(b);
     thread_pool workers(2);
-    pipeline_config cfg;
-    cfg.input_elements = cfg.output_elements = n;
-    cfg.writers = 2;
-    std::uint64_t expected = 0;
-    pipeline<vulkan_backend, 3> p(
-        b, waiter, workers, workers, cfg,
-        [salt](write_only_view<float> v, std::uint64_t k) {
-            for (std::size_t i = 0; i < v.size(); ++i) v[i] = value(i, salt + 1000 + k);
-        },
-        [&s](auto& in, auto& out, std::uint64_t) { return s(in, out); },
-        [&](std::span<const float> out, std::uint64_t k) {
-            wrong += k != expected++;
-            for (std::size_t i = 0; i < out.size(); ++i) wrong += out[i] != scale * value(i, salt + 1000 + k);
-        });
-    const pipeline_stats st = sync_wait(p.run(16));
-    wrong += st.frames_out != 16;
-    return wrong;
+    return unibuf_test::context_workload(
+        b, n, scale, salt, [&s](auto& in, auto& out) { return s(in, out); }, waiter, workers, workers,
+        [](auto t) { return sync_wait(std::move(t)); });
 }
 
 struct context_set {
