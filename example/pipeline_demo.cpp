@@ -21,6 +21,8 @@
 #include <unibuf/unibuf.hpp>
 #if UNIBUF_DEMO_VULKAN
 #include <unibuf/vulkan.hpp>
+
+#include "vulkan_validation.hpp"
 #endif
 #if UNIBUF_DEMO_OPENGL
 #include <unibuf/backend/gl/debug.hpp>
@@ -575,7 +577,7 @@ struct vulkan_env {
     static constexpr const char* name = "Vulkan";
     static constexpr const char* validation = "VK_LAYER_KHRONOS_validation with synchronization validation; any message fails";
     static constexpr std::uint64_t cpu_frames = 400;  // 1280x720 frames on a CPU device: about 20 s
-    explicit vulkan_env(bool validate) : gpu(make_context(validate)) {
+    explicit vulkan_env(bool validate) : gpu(unibuf_example::make_vulkan_context(validate)) {
 #if defined(UNIBUF_EXAMPLE_KEEP_DRIVER_LOADED)
         unibuf_test::keep_driver_libraries_loaded();  // LeakSanitizer then sees the driver's globals at exit
 #endif
@@ -594,18 +596,8 @@ struct vulkan_env {
     T run(task<T> t) {
         return sync_wait(std::move(t));
     }
-    void check_clean() {
-        const auto messages = gpu.context().take_messages();
-        for (const auto& m : messages) std::printf("vulkan message: %s %s\n", m.id_name.c_str(), m.text.c_str());
-        if (!messages.empty())
-            throw std::runtime_error("the Vulkan validation layers reported " + std::to_string(messages.size()) + " messages");
-    }
-    static vulkan_context make_context(bool validate) {
-        vulkan_context_options opt;
-        opt.validation = validate;
-        opt.sync_validation = validate;
-        return vulkan_context(opt);
-    }
+    void check_clean() { unibuf_example::throw_on_vulkan_messages(gpu); }
+
 };
 #endif
 

@@ -21,6 +21,8 @@
 #include <unibuf/async/vulkan/fence_waiter.hpp>
 #include <unibuf/ops/vulkan/conv2d.hpp>
 #include <unibuf/vulkan.hpp>
+
+#include "vulkan_validation.hpp"
 #if defined(UNIBUF_EXAMPLE_KEEP_DRIVER_LOADED)
 #include "../test/opengl/keep_libraries.hpp"
 #endif
@@ -369,7 +371,7 @@ struct host_env {
 #if UNIBUF_SOAK_VULKAN
 struct vulkan_env {
     using backend = vulkan_backend;
-    explicit vulkan_env(bool validate) : gpu(make_context(validate)) {
+    explicit vulkan_env(bool validate) : gpu(unibuf_example::make_vulkan_context(validate)) {
 #if defined(UNIBUF_EXAMPLE_KEEP_DRIVER_LOADED)
         unibuf_test::keep_driver_libraries_loaded();
 #endif
@@ -393,12 +395,7 @@ struct vulkan_env {
         const auto b = gpu.context().budget({});
         return b.available.empty() ? 0 : b.available[0];
     }
-    void check_clean() {
-        const auto messages = gpu.context().take_messages();
-        for (const auto& m : messages) std::printf("vulkan message: %s %s\n", m.id_name.c_str(), m.text.c_str());
-        if (!messages.empty())
-            throw std::runtime_error("the Vulkan validation layers reported " + std::to_string(messages.size()) + " messages");
-    }
+    void check_clean() { unibuf_example::throw_on_vulkan_messages(gpu); }
     void run_pipeline(const options& o, counters& c) {
         conv2d_desc d;
         d.n = 1;
@@ -439,12 +436,7 @@ struct vulkan_env {
                 }
             });
     }
-    static vulkan_context make_context(bool validate) {
-        vulkan_context_options opt;
-        opt.validation = validate;
-        opt.sync_validation = validate;
-        return vulkan_context(opt);
-    }
+
 };
 #endif
 
