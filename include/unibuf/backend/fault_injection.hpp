@@ -19,6 +19,29 @@
 /// Every injected error's message names the backend, the call, its number and what was asked
 /// ("unibuf: host_backend: injected fault: submit call #3 (a dispatch of 4 bindings)").
 ///
+/// The Vulkan backend (`vulkan_backend::options::faults`), where the driver cannot be made to fail:
+///
+/// | point | counted at | the failure |
+/// |---|---|---|
+/// | `allocate` | every vkAllocateMemory (device memory, and the staging memory of a staged allocation) | `errc::out_of_memory`, as VK_ERROR_OUT_OF_DEVICE_MEMORY; what was made before is freed |
+/// | `map` | every vkMapMemory (once per allocation: mappings are persistent) | `errc::mapping_failed`, as VK_ERROR_MEMORY_MAP_FAILED |
+/// | `flush` | every `flush` and `invalidate` (vkFlush/InvalidateMappedMemoryRanges or the staging copy) | `errc::out_of_memory` |
+/// | `submit` | every vkQueueSubmit of the timeline (a split copy counts once) | `errc::out_of_memory`, as VK_ERROR_OUT_OF_DEVICE_MEMORY; nothing is submitted, the command buffer and descriptor sets are recycled |
+/// | `wait` | every `wait` and `wait_or_wake` (the fence waiter's) on a fence not complete | the wait reports a timeout at once (`false`, `vulkan_wait_result::timeout`) |
+/// | `device_lost` | every vkQueueSubmit | as VK_ERROR_DEVICE_LOST, through the backend's own path (`errc::device_lost`): that submission (nothing submitted) and all later ones throw; `is_complete`/`wait`/`wait_or_wake` for values not complete throw; the device still runs what was submitted before, and the backend's destructor waits for it (bounded) so that nothing is destroyed in use |
+///
+/// The OpenGL backend (`gl_backend::options::faults`); a lost device acts as a lost context
+/// (GL_CONTEXT_LOST, robustness):
+///
+/// | point | counted at | the failure |
+/// |---|---|---|
+/// | `allocate` | every glBufferStorage (buffer and staging buffer) or glBufferData (shadow mode) | `errc::out_of_memory`, as GL_OUT_OF_MEMORY; the buffers made are deleted |
+/// | `map` | every glMapBufferRange (persistent and staged modes) | `errc::mapping_failed` |
+/// | `flush` | every `flush` and `invalidate` of at least one byte | `errc::out_of_memory` |
+/// | `submit` | every dispatch, copy and staging copy, before any GL command | `errc::out_of_memory`, nothing issued |
+/// | `wait` | every bounded wait (`wait`, `wait_idle`, the waits of `invalidate`) for a fence not seen signaled yet | a timeout at once |
+/// | `device_lost` | every dispatch, copy and staging copy | `errc::device_lost` from then on for every submission, flush, invalidate and allocation, and for every wait on a fence not complete |
+///
 /// @code
 /// auto faults = std::make_shared<unibuf::fault_injector>();
 /// unibuf::host_backend dev({.faults = faults});

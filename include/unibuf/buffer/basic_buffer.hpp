@@ -257,18 +257,18 @@ public:
         // owned allocation is safe either way (every backend defers its free until its work ran);
         // a slice whose work did not complete in the bound is abandoned, never reused (the fault
         // walk found a reused slice overwritten by the late work of its previous buffer).
-        bool idle = backend_->is_complete(last_use_);
-        if (!idle) {
+        // `is_complete` may throw that error too (Vulkan polls the device: the walk found it
+        // thrown out of this noexcept function).
+        bool idle = false;
 #if UNIBUF_EXCEPTIONS
-            try {
-                idle = backend_->wait(last_use_, wait_timeout_);
-            } catch (const std::system_error&) {
-                idle = true;
-            }
-#else
-            idle = backend_->wait(last_use_, wait_timeout_);
-#endif
+        try {
+            idle = backend_->is_complete(last_use_) || backend_->wait(last_use_, wait_timeout_);
+        } catch (const std::system_error&) {
+            idle = true;
         }
+#else
+        idle = backend_->is_complete(last_use_) || backend_->wait(last_use_, wait_timeout_);
+#endif
         if (idle && release_.fn != nullptr) release_.fn(release_.ctx, release_.handle);
         if (!idle && release_.abandon != nullptr) release_.abandon(release_.ctx, release_.handle);
         owned_.reset();

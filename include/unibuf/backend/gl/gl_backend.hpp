@@ -54,10 +54,12 @@
 #include "../concepts.hpp"
 #include "../detail/allocate.hpp"
 #include "../detail/range_check.hpp"
+#include "../fault_injection.hpp"
 #include "../../core/error.hpp"
 #include "../../core/vocabulary.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -85,6 +87,12 @@ public:
         bool force_traditional = false;  ///< no persistent mapping: shadow copies, glBufferSubData (reported)
         bool force_no_dsa = false;       ///< use bind-to-target calls even where DSA exists
         bool check_thread = true;        ///< throw errc::wrong_thread for GL calls off the context thread
+        /// Fails the N-th call of a kind when armed (tests of failure paths; null, the default: no
+        /// faults, one pointer test per call). What each point does here: see the OpenGL column of
+        /// fault_injection.hpp (allocate: glBufferStorage / glBufferData, map: glMapBufferRange,
+        /// flush: every flush/invalidate, submit and device_lost: every dispatch, copy and staging
+        /// copy, wait: a bounded wait for a fence; a lost device acts as a lost context).
+        std::shared_ptr<fault_injector> faults{};
     };
 
     /// @brief A point in the context's command stream: a shared `glFenceSync`. Copyable; a
@@ -235,17 +243,21 @@ public:
     /// @brief Host writes in `[off, off+n)` to the GL buffer: nothing (coherent mapping),
     /// `glFlushMappedNamedBufferRange` (explicit flush), a staging copy (returns its fence) or
     /// `glBufferSubData` (shadow). @throws std::system_error out_of_range, invalid_argument (an
-    /// empty allocation), wrong_thread
+    /// empty allocation), wrong_thread; out_of_memory / device_lost only where `options::faults`
+    /// injects them
     fence flush(allocation& a, std::uint64_t off, std::uint64_t n) {
         require_thread("flush");
         check(a, off, n, "flush");
+        require_context("flush");
         state_->collect();
         if (n == 0) return {};
+        inject(fault_point::flush, [&] { return "a flush of bytes [" + std::to_string(off) + ", +" + std::to_string(n) + ")"; });
         switch (a.plan_.mode) {
             case gl_storage_mode::persistent:
                 if ((a.plan_.map_flags & GL_MAP_FLUSH_EXPLICIT_BIT) != 0) calls_.flush_mapped(a.buffer_, off, n);
                 return {};
             case gl_storage_mode::staged:
+                inject_submit("the staging copy of a flush");
                 calls_.copy(a.staging_, off, a.buffer_, off, n);
                 return make_fence();
             case gl_storage_mode::shadow:
@@ -259,13 +271,16 @@ public:
     /// wrote them): nothing (coherent), barrier + fence wait (non-coherent), a staging copy waited
     /// for, or `glGetBufferSubData` (shadow). Every wait is bounded by `timeout`.
     /// @throws std::system_error timeout, out_of_range, invalid_argument (an empty allocation),
-    /// wrong_thread
+    /// wrong_thread; out_of_memory / device_lost only where `options::faults` injects them
     void invalidate(allocation& a, std::uint64_t off, std::uint64_t n,
                     std::chrono::nanoseconds timeout = default_wait_timeout) {
         require_thread("invalidate");
         check(a, off, n, "invalidate");
+        require_context("invalidate");
         state_->collect();
         if (n == 0) return;
+        inject(fault_point::flush,
+               [&] { return "an invalidate of bytes [" + std::to_string(off) + ", +" + std::to_string(n) + ")"; });
         switch (a.plan_.mode) {
             case gl_storage_mode::persistent:
                 if ((a.plan_.storage_flags & GL_MAP_COHERENT_BIT) == 0) {
@@ -274,6 +289,7 @@ public:
                 }
                 return;
             case gl_storage_mode::staged:
+                inject_submit("the staging copy of an invalidate");
                 calls_.copy(a.buffer_, off, a.staging_, off, n);
                 wait_or_throw(make_fence(), "invalidate (staging copy back to the host)", timeout);
                 return;
@@ -285,7 +301,8 @@ public:
 
     /// @brief GPU copy between the buffers kernels bind (`glCopyNamedBufferSubData`), then a barrier
     /// for mapped reads and a fence. @throws std::system_error out_of_range, invalid_argument
-    /// (overlapping ranges of one buffer, an empty allocation), wrong_thread
+    /// (overlapping ranges of one buffer, an empty allocation), wrong_thread; out_of_memory /
+    /// device_lost only where `options::faults` injects them
     fence copy(allocation& src, std::uint64_t src_off, allocation& dst, std::uint64_t dst_off, std::uint64_t n) {
         require_thread("copy");
         check(src, src_off, n, "copy source");
@@ -296,6 +313,7 @@ public:
             throw_error(errc::invalid_argument, "unibuf: gl_backend: copy of " + std::to_string(n) + " bytes from offset " +
                                                     std::to_string(src_off) + " to offset " + std::to_string(dst_off) +
                                                     " of the same buffer overlaps (glCopyBufferSubData forbids it)");
+        inject_submit("a device copy");
         calls_.copy(src.buffer_, src_off, dst.buffer_, dst_off, n);
         glMemoryBarrier(GL_CLIENT_MAPPED_BUFFER_BARRIER_BIT);
         return make_fence();
@@ -307,12 +325,14 @@ public:
     /// satisfied; a fence of another backend is waited for on the GPU (`glWaitSync`).
     /// Group counts above GL_MAX_COMPUTE_WORK_GROUP_COUNT run as several glDispatchCompute calls
     /// (see `gl_kernel`). @throws std::system_error invalid_argument (missing binding, misaligned
-    /// offset, too many bytes of push constants), out_of_range, wrong_thread
+    /// offset, too many bytes of push constants), out_of_range, wrong_thread; out_of_memory /
+    /// device_lost only where `options::faults` injects them
     fence dispatch(const gl_kernel& k, dispatch_size groups, std::span<const bound_range<gl_backend>> ranges,
                    std::span<const std::byte> push, std::span<const fence> after) {
         require_thread("dispatch");
         state_->collect();
         check_dispatch(k, ranges, push);
+        inject_submit("a dispatch");
         wait_for_other_contexts(after);
         glUseProgram(k.program());
         for (std::size_t i = 0; i < ranges.size(); ++i)
@@ -343,12 +363,13 @@ public:
     [[nodiscard]] bool wait(const fence& f, std::chrono::nanoseconds timeout) {
         if (!f.sync_ || f.sync_->serial <= f.sync_->ctx->completed.load(std::memory_order_acquire)) return true;
         require_thread("wait");
-        return poll(*f.sync_, static_cast<std::uint64_t>(std::max<std::int64_t>(0, timeout.count())));
+        return bounded_wait(*f.sync_, timeout);
     }
     /// @brief Waits (bounded) for all submitted work; false on timeout. @throws wrong_thread
     [[nodiscard]] bool wait_idle(std::chrono::nanoseconds timeout = default_wait_timeout) {
         require_thread("wait_idle");
-        return wait_idle_impl(timeout);
+        fence f = make_fence();
+        return bounded_wait(*f.sync_, timeout);
     }
 
     /// @brief The buffer calls as this backend makes them (DSA or bindings); for tests and tools.
@@ -360,6 +381,41 @@ public:
 
 private:
     friend class gl_kernel;
+
+    // A lost context (an injected device loss, options::faults) refuses every later call.
+    void require_context(const char* what) const {
+        if (lost_.load(std::memory_order_acquire))
+            throw_error(errc::device_lost, std::string("unibuf: gl_backend::") + what +
+                                               ": the device was lost (injected fault, as GL_CONTEXT_LOST)");
+    }
+
+    // options::faults at a call of kind `p` (not submissions: see inject_submit); throws the
+    // injected failure naming the call and `what()` was asked.
+    template <class What>
+    void inject(fault_point p, What&& what) const {
+        if (!opt_.faults) return;
+        std::uint64_t call = 0;
+        if (opt_.faults->hit(p, &call))
+            throw_error(errc::out_of_memory, fault_injector::describe("gl_backend", p, call) + " (" + what() + ")");
+    }
+
+    // Before a submission (dispatch, copy, staging copy) issues any GL command: refused on a lost
+    // context; an injected submit failure (out_of_memory) or device loss (the context is lost from
+    // then on) issues nothing.
+    void inject_submit(const char* what) {
+        require_context(what);
+        if (!opt_.faults) return;
+        std::uint64_t call = 0;
+        if (opt_.faults->hit(fault_point::submit, &call))
+            throw_error(errc::out_of_memory, fault_injector::describe("gl_backend", fault_point::submit, call) + " (" +
+                                                 what + "; nothing was issued)");
+        if (opt_.faults->hit(fault_point::device_lost, &call)) {
+            lost_.store(true, std::memory_order_release);
+            throw_error(errc::device_lost, fault_injector::describe("gl_backend", fault_point::device_lost, call) +
+                                               " (" + what + "): the device was lost (as GL_CONTEXT_LOST); every "
+                                               "later call fails");
+        }
+    }
 
     void require_thread(const char* what) const {
         if (!opt_.check_thread || state_->on_owner()) return;
@@ -451,7 +507,9 @@ private:
 
     bool poll(detail::gl_sync& s, std::uint64_t timeout_ns) {
         if (s.sync == nullptr) return true;  // seen signaled before (another context's watermark)
-        const GLenum r = glClientWaitSync(s.sync, GL_SYNC_FLUSH_COMMANDS_BIT, timeout_ns);
+        const bool lost = lost_.load(std::memory_order_acquire);
+        // A lost context: only what already completed is complete; nothing more is waited for.
+        const GLenum r = glClientWaitSync(s.sync, GL_SYNC_FLUSH_COMMANDS_BIT, lost ? 0 : timeout_ns);
         if (r == GL_ALREADY_SIGNALED || r == GL_CONDITION_SATISFIED) {
             auto& done = s.ctx->completed;
             std::uint64_t c = done.load(std::memory_order_relaxed);
@@ -464,11 +522,25 @@ private:
         if (r == GL_WAIT_FAILED)
             throw_error(errc::device_lost, "unibuf: gl_backend: glClientWaitSync failed (GL_WAIT_FAILED): the context "
                                            "is lost or the fence is not of this context");
+        if (lost)
+            throw_error(errc::device_lost, "unibuf: gl_backend: the wait for fence " + std::to_string(s.serial) +
+                                               ": the device was lost (injected fault, as GL_CONTEXT_LOST) before "
+                                               "it completed");
         return false;
     }
 
+    // A wait the caller bounded: options::faults may make it report a timeout at once. Counted for
+    // every fence not seen signaled yet, before the driver is asked (on llvmpipe compute work is
+    // done by the time glDispatchCompute returns: a count of fences found pending would stay 0).
+    bool bounded_wait(detail::gl_sync& s, std::chrono::nanoseconds timeout) {
+        if (opt_.faults && s.sync != nullptr && !lost_.load(std::memory_order_acquire) &&
+            opt_.faults->hit(fault_point::wait))
+            return false;  // an injected timeout
+        return poll(s, static_cast<std::uint64_t>(std::max<std::int64_t>(0, timeout.count())));
+    }
+
     void wait_or_throw(const fence& f, const char* what, std::chrono::nanoseconds timeout) {
-        if (!poll(*f.sync_, static_cast<std::uint64_t>(std::max<std::int64_t>(0, timeout.count()))))
+        if (!bounded_wait(*f.sync_, timeout))
             throw_error(errc::timeout, std::string("unibuf: gl_backend: ") + what + " did not complete within " +
                                            detail::ms_text(timeout) + " ms");
     }
@@ -483,6 +555,12 @@ private:
     allocation allocate_impl(const memory_request& req, std::error_code& ec, std::string& why) {
         ec.clear();
         if (!may_allocate(req, ec, why)) return {};
+        if (lost_.load(std::memory_order_acquire)) {
+            ec = errc::device_lost;
+            why = "unibuf: gl_backend: an allocation of " + std::to_string(req.size_bytes) +
+                  " bytes: the device was lost (injected fault, as GL_CONTEXT_LOST)";
+            return {};
+        }
         state_->collect();
         allocation a;
         a.state_ = state_;
@@ -524,6 +602,17 @@ private:
         return true;
     }
 
+    // True (and ec, why set) when options::faults fails this `call` of kind `p` (allocate:
+    // out_of_memory, map: mapping_failed), before it is made.
+    bool injected(const char* call, fault_point p, std::uint64_t bytes, std::error_code& ec, std::string& why) const {
+        std::uint64_t n = 0;
+        if (!opt_.faults || !opt_.faults->hit(p, &n)) return false;
+        ec = p == fault_point::map ? errc::mapping_failed : errc::out_of_memory;
+        why = fault_injector::describe("gl_backend", p, n) + " (" + call + " of " + std::to_string(bytes) + " bytes, as " +
+              (p == fault_point::map ? "a null mapping" : "GL_OUT_OF_MEMORY") + ")";
+        return true;
+    }
+
     // True (and ec, why set) when the GL calls since the last check failed.
     bool gl_failed(const char* call, std::uint64_t bytes, std::error_code& ec, std::string& why) const {
         const GLenum e = glGetError();
@@ -536,6 +625,7 @@ private:
 
     // Shadow mode: glBufferData and the host copy.
     bool make_shadow(allocation& a, std::error_code& ec, std::string& why) {
+        if (injected("glBufferData", fault_point::allocate, a.size_, ec, why)) return false;
         calls_.data(a.buffer_, a.size_, a.plan_.usage_hint);
         if (gl_failed("glBufferData", a.size_, ec, why)) return false;
         a.shadow_.reset(new (std::nothrow) std::byte[a.size_]());
@@ -551,17 +641,20 @@ private:
     // Persistent and staged modes: glBufferStorage (and the staging buffer), mapped once.
     bool make_storage(allocation& a, std::error_code& ec, std::string& why) {
         const gl_storage_plan& p = a.plan_;
+        if (injected("glBufferStorage", fault_point::allocate, a.size_, ec, why)) return false;
         calls_.storage(a.buffer_, a.size_, p.storage_flags);
         if (gl_failed("glBufferStorage", a.size_, ec, why)) return false;
         GLuint mapped_buffer = a.buffer_;
         GLbitfield map_flags = p.map_flags;
         if (p.mode == gl_storage_mode::staged) {
             a.staging_ = calls_.create();
+            if (injected("glBufferStorage (staging)", fault_point::allocate, a.size_, ec, why)) return false;
             calls_.storage(a.staging_, a.size_, p.staging_storage_flags);
             if (gl_failed("glBufferStorage (staging)", a.size_, ec, why)) return false;
             mapped_buffer = a.staging_;
             map_flags = p.staging_map_flags;
         }
+        if (injected("glMapBufferRange", fault_point::map, a.size_, ec, why)) return false;
         a.mapped_ = static_cast<std::byte*>(calls_.map(mapped_buffer, a.size_, map_flags));
         if (a.mapped_ == nullptr) {
             const GLenum e = glGetError();
@@ -582,6 +675,7 @@ private:
     GLuint push_ubo_ = 0;       ///< uniform buffer holding the push constants of dispatches
     std::uint64_t push_ubo_size_ = 0;
     std::vector<std::byte> push_scratch_;
+    std::atomic<bool> lost_{false};  ///< an injected device loss (options::faults): a lost context
 };
 
 } // namespace unibuf

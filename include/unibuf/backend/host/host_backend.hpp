@@ -99,7 +99,7 @@ public:
         bool force_staging = false;  ///< every placement staged (exercises the staging path)
         /// Fails the N-th call of a kind when armed (tests of failure paths; see fault_injection.hpp
         /// for what each point does here). Null (the default): no faults.
-        std::shared_ptr<fault_injector> faults;
+        std::shared_ptr<fault_injector> faults{};
     };
 
     /// @brief A point on the backend's timeline; complete when the work submitted as `value` ran

@@ -14,12 +14,14 @@
 #include "../../core/error.hpp"
 #include "../../core/vocabulary.hpp"
 #include "../detail/range_check.hpp"
+#include "../fault_injection.hpp"
 #include "context.hpp"
 #include "memory_selection.hpp"
 #include "timeline.hpp"
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <system_error>
@@ -121,6 +123,7 @@ struct vk_allocator_settings {
     vulkan::selection_thresholds thresholds{};
     double budget_fraction = vulkan::heap_budget::default_fraction;
     std::uint64_t heap_limit = 0;  ///< most bytes from one heap (0: the budget only)
+    std::shared_ptr<fault_injector> faults;  ///< vulkan_backend::options::faults (null: none)
 };
 
 /// Makes, maps and frees the allocations of one `vulkan_backend`, keeping the bytes it took from
@@ -182,14 +185,16 @@ public:
                 return fail(static_cast<errc>(dec.error.value()), msg);
             }
             int failed_type = -1;
-            const vk::Result r = back_with_memory(a, dec, failed_type);
+            std::string injected;  // an injected failure's message (options::faults)
+            const vk::Result r = back_with_memory(a, dec, failed_type, injected);
             if (r == vk::Result::eSuccess) {
                 a.report_ = std::move(dec.report);
                 for (auto& f : refused) a.report_.fallbacks.push_back(std::move(f));
-                if (const vk::Result m = map_and_count_locked(a); m != vk::Result::eSuccess) {
+                if (const vk::Result m = map_and_count_locked(a, injected); m != vk::Result::eSuccess) {
                     const int type = a.host_part().type;
                     release_memory_locked(a);
                     a.owner_ = nullptr;
+                    if (!injected.empty()) return fail(errc::mapping_failed, injected);
                     return fail(errc::mapping_failed, "unibuf: vulkan: vkMapMemory of " + std::to_string(req.size_bytes) +
                                                           " bytes (memory type " + std::to_string(type) +
                                                           ") failed: " + vk_result_name(m));
@@ -197,6 +202,10 @@ public:
                 return a;
             }
             refused.push_back(exclude_refused_heap(a, budget, failed_type, r));
+            if (!injected.empty()) {  // an injected vkAllocateMemory failure: no second choice
+                abandon_locked(a);
+                return fail(errc::out_of_memory, injected);
+            }
             if (attempt > caps().memory.heaps.size()) {
                 abandon_locked(a);
                 return fail(errc::out_of_memory, "unibuf: vulkan: out of memory: asked for " +
@@ -312,19 +321,27 @@ private:
 
     // Step 2: memory of the decided types for the device buffer and, when staged, the staging
     // buffer (created here). On failure `failed_type` is the type the driver refused.
-    vk::Result back_with_memory(vulkan_allocation& a, const vulkan::memory_decision& dec, int& failed_type) {
+    // `injected` receives the message of a failure injected by settings_.faults.
+    vk::Result back_with_memory(vulkan_allocation& a, const vulkan::memory_decision& dec, int& failed_type,
+                                std::string& injected) {
         failed_type = dec.device_type;
-        vk::Result r = allocate_part(a.device_, dec.device_type, !dec.staged);
+        vk::Result r = allocate_part(a.device_, dec.device_type, !dec.staged, injected);
         if (r != vk::Result::eSuccess || !dec.staged) return r;
         failed_type = dec.staging_type;
         if (!a.staging_.buffer) r = create_buffer(a.size_, staging_usage(), a.staging_.buffer);
-        if (r == vk::Result::eSuccess) r = allocate_part(a.staging_, dec.staging_type, true);
+        if (r == vk::Result::eSuccess) r = allocate_part(a.staging_, dec.staging_type, true, injected);
         return r;
     }
 
     // Step 3: maps the host part persistently and counts the bytes against their heaps.
-    vk::Result map_and_count_locked(vulkan_allocation& a) {
+    vk::Result map_and_count_locked(vulkan_allocation& a, std::string& injected) {
         a.host_coherent_ = a.report_.host_coherent;
+        if (std::uint64_t call = 0; settings_.faults && settings_.faults->hit(fault_point::map, &call)) {
+            injected = fault_injector::describe("vulkan", fault_point::map, call) + " (vkMapMemory of " +
+                       std::to_string(a.size_) + " bytes, memory type " + std::to_string(a.host_part().type) +
+                       ", as VK_ERROR_MEMORY_MAP_FAILED)";
+            return vk::Result::eErrorMemoryMapFailed;
+        }
         void* ptr = nullptr;
         const vk::Result r = dev().mapMemory(a.host_part().memory, 0, VK_WHOLE_SIZE, vk::MemoryMapFlags{}, &ptr, d());
         a.host_ = static_cast<std::byte*>(ptr);
@@ -353,7 +370,7 @@ private:
 
     // Allocates and binds memory of `type` for `p.buffer`; mapped memory is sized to a multiple of
     // the non-coherent atom so that rounded flush ranges stay inside it.
-    vk::Result allocate_part(part& p, int type, bool mappable) {
+    vk::Result allocate_part(part& p, int type, bool mappable, std::string& injected) {
         vk::MemoryRequirements mr;
         dev().getBufferMemoryRequirements(p.buffer, &mr, d());
         std::uint64_t bytes = mr.size;
@@ -362,6 +379,13 @@ private:
         if (mappable && host_visible) {
             const std::uint64_t atom = std::max<std::uint64_t>(1, caps().non_coherent_atom);
             if (!checked_align_up(mr.size, atom, bytes)) return vk::Result::eErrorOutOfDeviceMemory;
+        }
+        if (std::uint64_t call = 0; settings_.faults && settings_.faults->hit(fault_point::allocate, &call)) {
+            injected = fault_injector::describe("vulkan", fault_point::allocate, call) + " (vkAllocateMemory of " +
+                       std::to_string(bytes) + " bytes, memory type " + std::to_string(type) +
+                       ", as VK_ERROR_OUT_OF_DEVICE_MEMORY)";
+            p.memory = vk::DeviceMemory{};
+            return vk::Result::eErrorOutOfDeviceMemory;
         }
         vk::MemoryAllocateInfo ai;
         ai.allocationSize = bytes;

@@ -14,6 +14,7 @@
 #include "../../core/detail/cpu_relax.hpp"
 #include "../../core/error.hpp"
 #include "../../core/timeout.hpp"
+#include "../fault_injection.hpp"
 #include "context.hpp"
 
 #include <algorithm>
@@ -21,7 +22,9 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -223,6 +226,10 @@ public:
     /// Destroys everything, waited for or not (the backend waits, bounded, before).
     ~vk_timeline() {
         std::lock_guard lk(m_);
+        // Whatever completed is confirmed to a layer that may listen, even where the context has no
+        // messenger of its own (an adopted device whose instance validates): the last completions
+        // may have been seen by polling only, e.g. after a submission that failed.
+        confirm_completed_locked(poll_locked_noexcept(), true);
         reclaim_locked(true);
         for (auto& s : in_flight_) destroy_submission(s);
         in_flight_.clear();
@@ -235,6 +242,34 @@ public:
 
     /// True when submissions signal a timeline semaphore (false: a VkFence each).
     [[nodiscard]] bool uses_timeline() const noexcept { return timeline_; }
+
+    /// The backend's fault injector (`vulkan_backend::options::faults`; null: none). Set once,
+    /// before the first submission.
+    void set_faults(std::shared_ptr<fault_injector> f) noexcept { faults_ = std::move(f); }
+    /// The fault injector (null when none).
+    [[nodiscard]] fault_injector* faults() const noexcept { return faults_.get(); }
+    /// True once an injected device loss happened (every later submission and every wait for a
+    /// value not complete throw errc::device_lost, as after VK_ERROR_DEVICE_LOST).
+    [[nodiscard]] bool lost() const noexcept { return lost_.load(std::memory_order_acquire); }
+
+    /// After an injected device loss the device itself still runs what was submitted before: waits
+    /// (at most `timeout`, never throwing) until it did, so that nothing is destroyed while the
+    /// device (and the validation layer) counts it in use. Nothing to do without a loss.
+    void settle_after_loss(std::chrono::nanoseconds timeout) const noexcept {
+        if (!lost()) return;
+#if UNIBUF_EXCEPTIONS
+        try {
+            const std::uint64_t v = submitted();
+            if (v > completed_.load(std::memory_order_acquire)) (void)block_until(v, deadline_after(timeout));
+            (void)poll();
+        } catch (...) {
+            // a real loss as well: nothing more to wait for
+        }
+#else
+        const std::uint64_t v = submitted();
+        if (v > completed_.load(std::memory_order_acquire)) (void)block_until(v, deadline_after(timeout));
+#endif
+    }
 
     /// True when copy-only submissions can go to a transfer queue (its own lane).
     [[nodiscard]] bool has_transfer_lane() const noexcept { return has_transfer_; }
@@ -312,11 +347,19 @@ public:
     /// Submits the ended command buffer `cb` (from `lane`'s pool), which uses `sets`, to `lane`'s
     /// queue; returns its value. On the transfer lane's timeline the submission first waits for the
     /// other queue's newest value (see the class comment).
-    /// @throws std::system_error device_lost / out_of_memory from vkQueueSubmit (`cb` and `sets`
-    /// are recycled)
+    /// @throws std::system_error device_lost / out_of_memory from vkQueueSubmit, or injected by the
+    /// fault injector before anything is submitted (`cb` and `sets` are recycled)
     std::uint64_t submit_locked(vk::CommandBuffer cb, vk_descriptor_sets&& sets, vk_lane lane = vk_lane::compute) {
         const std::uint64_t value = submitted_ + 1;
         lane_state& here = lane_of(lane);
+        if (faults_ || lost()) {  // options::faults: an injected failure, before anything is submitted
+            std::string why;
+            if (const vk::Result fault = injected_submit_failure_locked(value, lane, why); fault != vk::Result::eSuccess) {
+                free_sets_locked(sets);
+                here.free_cbs.push_back(cb);
+                throw_error(vk_errc(fault), why);
+            }
+        }
         const lane_state& other = lane_of(lane == vk_lane::compute ? vk_lane::transfer : vk_lane::compute);
         const bool wait_other = has_transfer_ && other.last > here.other_waited;
         vk::SubmitInfo si;
@@ -349,6 +392,17 @@ public:
         lane_state& c = lanes_[0];
         lane_state& t = lanes_[1];
         const std::uint64_t v1 = submitted_ + 1, v2 = submitted_ + 2;
+        // Counted as one submission, before either half is submitted: nothing waits for a half
+        // that never comes.
+        if (faults_ || lost()) {
+            std::string why;
+            if (const vk::Result fault = injected_submit_failure_locked(v2, vk_lane::compute, why);
+                fault != vk::Result::eSuccess) {
+                t.free_cbs.push_back(tcb);
+                c.free_cbs.push_back(ccb);
+                throw_error(vk_errc(fault), why);
+            }
+        }
         // The transfer half.
         {
             const bool wait = c.last > t.other_waited;
@@ -423,7 +477,12 @@ public:
     /// @throws std::system_error device_lost
     [[nodiscard]] bool is_complete(std::uint64_t value) const {
         if (value <= completed_.load(std::memory_order_acquire)) return true;
-        return poll() >= value;
+        if (poll() >= value) return true;
+        if (lost())
+            vk_check(vk::Result::eErrorDeviceLost,
+                     ("the wait for fence " + std::to_string(value) +
+                      " (injected fault: the device was lost before it completed)").c_str());
+        return false;
     }
 
     /// Waits up to `timeout` for the submission `value` with strategy `w`; false on timeout.
@@ -431,6 +490,7 @@ public:
     [[nodiscard]] bool wait(std::uint64_t value, std::chrono::nanoseconds timeout, wait_strategy w,
                             std::chrono::nanoseconds spin_budget) const {
         if (is_complete(value)) return true;
+        if (faults_ && faults_->hit(fault_point::wait)) return false;  // an injected timeout
         const auto deadline = deadline_after(timeout);
         switch (w) {
             case wait_strategy::spin: return spin_until(value, deadline);
@@ -469,6 +529,7 @@ public:
     [[nodiscard]] vulkan_wait_result wait_or_wake(std::uint64_t value, const vulkan_wake_semaphore& wake,
                                                   std::uint64_t wake_value, std::chrono::nanoseconds timeout) const {
         if (is_complete(value)) return vulkan_wait_result::complete;
+        if (faults_ && faults_->hit(fault_point::wait)) return vulkan_wait_result::timeout;  // an injected timeout
         if (!timeline_ || !wake)
             return block_until(value, deadline_after(timeout)) ? vulkan_wait_result::complete
                                                                : vulkan_wait_result::timeout;
@@ -658,8 +719,9 @@ private:
     // on the H200, a submission that had waited for the transfer queue). A zero-timeout
     // vkWaitSemaphores on the values the host saw complete tells it, before anything is reset or
     // freed. Only where a messenger collects messages (a layer may listen); returns at once.
-    void confirm_to_layers_locked(std::uint64_t compute_value, std::uint64_t transfer_value) const noexcept {
-        if (!transfer_used() || !(ctx_->validation_enabled() || ctx_->collects_messages())) return;
+    void confirm_to_layers_locked(std::uint64_t compute_value, std::uint64_t transfer_value,
+                                  bool always = false) const noexcept {
+        if (!transfer_used() || !(always || ctx_->validation_enabled() || ctx_->collects_messages())) return;
         vk::Semaphore sems[2];
         std::uint64_t values[2];
         std::uint32_t n = 0;
@@ -679,20 +741,25 @@ private:
         (void)dev().waitSemaphores(&wi, 0, d());
     }
 
+    // Confirms to the layers (see confirm_to_layers_locked) the newest submission of each queue
+    // that completed by `done` and whose objects are about to be recycled or freed; `always`: even
+    // where the context collects no messages.
+    void confirm_completed_locked(std::uint64_t done, bool always) const noexcept {
+        std::uint64_t newest[2] = {0, 0};  // per queue, the newest completed submission to recycle
+        for (const auto& s : in_flight_) {
+            if (s.value > done) break;
+            newest[static_cast<std::size_t>(s.lane)] = s.value;
+        }
+        if (always || (!graveyard_.empty() && graveyard_.front().value <= done))
+            for (std::size_t i = 0; i < 2; ++i)
+                if (lanes_[i].last <= done) newest[i] = std::max(newest[i], lanes_[i].last);
+        confirm_to_layers_locked(newest[0], newest[1], always);
+    }
+
     // Recycles submissions that completed, frees retired objects whose work completed.
     void reclaim_locked(bool everything) noexcept {
         const std::uint64_t done = everything ? ~std::uint64_t{0} : poll_locked_noexcept();
-        if (!everything) {
-            std::uint64_t newest[2] = {0, 0};  // per queue, the newest completed submission to recycle
-            for (const auto& s : in_flight_) {
-                if (s.value > done) break;
-                newest[static_cast<std::size_t>(s.lane)] = s.value;
-            }
-            if (!graveyard_.empty() && graveyard_.front().value <= done)
-                for (std::size_t i = 0; i < 2; ++i)
-                    if (lanes_[i].last <= done) newest[i] = std::max(newest[i], lanes_[i].last);
-            confirm_to_layers_locked(newest[0], newest[1]);
-        }
+        if (!everything) confirm_completed_locked(done, false);
         while (!in_flight_.empty() && in_flight_.front().value <= done) {
             submission& s = in_flight_.front();
             free_sets_locked(s.sets);
@@ -736,6 +803,35 @@ private:
         std::uint64_t cur = completed_.load(std::memory_order_relaxed);
         while (v > cur && !completed_.compare_exchange_weak(cur, v, std::memory_order_acq_rel)) {
         }
+    }
+
+    // The injected failure of the submission `value` to `lane` (options::faults), before anything
+    // is submitted: eErrorDeviceLost once the device was lost (now or before),
+    // eErrorOutOfDeviceMemory for an injected submit failure; `why` names the call and what was
+    // asked. eSuccess without an injector or a fault.
+    vk::Result injected_submit_failure_locked(std::uint64_t value, vk_lane lane, std::string& why) {
+        const auto asked = [&] {
+            return "vkQueueSubmit of submission " + std::to_string(value) + " to the " +
+                   (lane == vk_lane::compute ? "compute" : "transfer") + " queue";
+        };
+        if (lost()) {
+            why = "unibuf: vulkan: " + asked() + " failed: VK_ERROR_DEVICE_LOST (the device was lost, injected fault)";
+            return vk::Result::eErrorDeviceLost;
+        }
+        if (!faults_) return vk::Result::eSuccess;
+        std::uint64_t call = 0;
+        if (faults_->hit(fault_point::submit, &call)) {
+            why = fault_injector::describe("vulkan", fault_point::submit, call) + " (" + asked() +
+                  ", as VK_ERROR_OUT_OF_DEVICE_MEMORY; nothing was submitted)";
+            return vk::Result::eErrorOutOfDeviceMemory;
+        }
+        if (faults_->hit(fault_point::device_lost, &call)) {
+            lost_.store(true, std::memory_order_release);
+            why = fault_injector::describe("vulkan", fault_point::device_lost, call) + " (" + asked() +
+                  "): VK_ERROR_DEVICE_LOST; the device was lost, every later submission fails";
+            return vk::Result::eErrorDeviceLost;
+        }
+        return vk::Result::eSuccess;
     }
 
     // ---- waiting ----------------------------------------------------------------------------
@@ -829,6 +925,8 @@ private:
     std::vector<vk::DescriptorPool> desc_pools_;
     std::deque<vk_retired> graveyard_;
     std::vector<vk::Fence> retired_fences_;
+    std::shared_ptr<fault_injector> faults_;  // vulkan_backend::options::faults (null: none)
+    std::atomic<bool> lost_{false};           // an injected device loss
 };
 
 } // namespace detail

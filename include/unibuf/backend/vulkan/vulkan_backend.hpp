@@ -42,6 +42,7 @@
 #include "../concepts.hpp"
 #include "../detail/allocate.hpp"
 #include "../detail/timeline_fence.hpp"
+#include "../fault_injection.hpp"
 #include "../produce_plan.hpp"
 #include "allocation.hpp"
 #include "batch.hpp"
@@ -53,6 +54,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -105,6 +107,11 @@ public:
         /// timeline on the compute queue where the context has no transfer queue, so that the
         /// bookkeeping of two queues runs (under validation) without the hardware. No speed gain.
         bool emulate_transfer_queue = false;
+        /// @brief Fails the N-th call of a kind when armed (tests of failure paths; null, the
+        /// default: no faults, one pointer test per call). What each point does here: see the
+        /// Vulkan column of fault_injection.hpp (allocate: vkAllocateMemory, map: vkMapMemory,
+        /// flush: every flush/invalidate, submit and device_lost: vkQueueSubmit, wait: a fence wait).
+        std::shared_ptr<fault_injector> faults{};
     };
 
     /// @brief A point on the backend's queue; complete when the submission with this value ran
@@ -127,8 +134,10 @@ public:
     vulkan_backend(vulkan_context ctx, options opt)
         : ctx_(require_device(std::move(ctx))), opt_(opt),
           timeline_(ctx_, opt_.use_timeline && ctx_.capabilities().timeline_semaphore, opt_.emulate_transfer_queue),
-          alloc_(ctx_, timeline_, detail::vk_allocator_settings{opt_.thresholds, opt_.budget_fraction, opt_.heap_limit}) {
+          alloc_(ctx_, timeline_,
+                 detail::vk_allocator_settings{opt_.thresholds, opt_.budget_fraction, opt_.heap_limit, opt_.faults}) {
         timeline_.set_copy_policy(opt_.copies, opt_.transfer_min_bytes);
+        timeline_.set_faults(opt_.faults);
     }
 
     vulkan_backend(const vulkan_backend&) = delete;
@@ -146,6 +155,8 @@ public:
 #else
         (void)wait_idle(default_wait_timeout);
 #endif
+        // An injected loss (options::faults): the device still ran what was submitted before it.
+        timeline_.settle_after_loss(default_wait_timeout);
     }
 
     // ---- identity and configuration -------------------------------------------------------
@@ -234,9 +245,11 @@ public:
 
     /// @brief Host writes in `[off, off+n)` to the device: nothing (coherent), a flush rounded to
     /// the atom (non-coherent), or a queued staging→device copy whose fence is returned.
-    /// @throws std::system_error out_of_range, invalid_argument (an empty allocation), device_lost
+    /// @throws std::system_error out_of_range, invalid_argument (an empty allocation), device_lost;
+    /// out_of_memory where `options::faults` injects it
     fence flush(allocation& a, std::uint64_t off, std::uint64_t n) {
         detail::vk_check_range(a, off, n, "flush");
+        inject_flush("a flush", off, n);
         if (!a.staged()) {
             if (!a.host_coherent()) detail::vk_allocator::flush_mapped(ctx_, a, off, n);
             return {};
@@ -251,10 +264,12 @@ public:
     /// to the atom (non-coherent), or a device→staging copy that is waited for, at most `timeout`
     /// (the caller's bound: a buffer passes its `set_wait_timeout`).
     /// @throws std::system_error out_of_range, invalid_argument (an empty allocation), timeout
-    /// (naming the copy, its bytes and the bound in ms), device_lost
+    /// (naming the copy, its bytes and the bound in ms), device_lost; out_of_memory where
+    /// `options::faults` injects it
     void invalidate(allocation& a, std::uint64_t off, std::uint64_t n,
                     std::chrono::nanoseconds timeout = default_wait_timeout) {
         detail::vk_check_range(a, off, n, "invalidate");
+        inject_flush("an invalidate", off, n);
         if (a.staged() && n > 0) {
             fence f;
             {
@@ -364,6 +379,17 @@ private:
 
     allocation allocate_impl(const memory_request& req, std::error_code& ec, std::string& why) {
         return alloc_.allocate(req, ec, why);
+    }
+
+    // options::faults at every flush and invalidate (before any Vulkan call): errc::out_of_memory
+    // as vkFlush/InvalidateMappedMemoryRanges or the staging copy's vkQueueSubmit may fail.
+    void inject_flush(const char* what, std::uint64_t off, std::uint64_t n) const {
+        if (!opt_.faults) return;
+        std::uint64_t call = 0;
+        if (opt_.faults->hit(fault_point::flush, &call))
+            throw_error(errc::out_of_memory, fault_injector::describe("vulkan", fault_point::flush, call) + " (" + what +
+                                                 " of bytes [" + std::to_string(off) + ", +" + std::to_string(n) +
+                                                 "), as VK_ERROR_OUT_OF_DEVICE_MEMORY)");
     }
 
     // Declared in destruction order: the allocator and the timeline go before the context's device.
