@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -35,21 +36,13 @@ egl_context::options debug_options() {
     return o;
 }
 
-conv2d_desc one_by_one() {
-    conv2d_desc d;
-    d.c = d.k = 1;
-    d.h = d.w = side;
-    d.r = d.s = 1;
-    d.bias = true;
-    return d;
-}
 
 // One thread's context and everything made on it.
 struct world {
     egl_context context{debug_options()};
     gl_debug_log log{true};
     gl_backend gpu;
-    conv2d<gl_backend> conv{gpu, one_by_one()};
+    conv2d<gl_backend> conv{gpu, unibuf_test::scale_desc(side)};
     device_buffer<float, gl_backend> weight{gpu, 1}, bias{gpu, 1};
 
     explicit world(float scale) {
@@ -80,22 +73,31 @@ std::size_t workload(world& w, float scale, std::uint64_t salt) {
 
 TEST(GlContexts, TwoContextsOnTwoThreadsWorkAtTheSameTime) {
     unibuf_test::gate start;
+    // glad's GL pointers are process-wide and every egl_context reloads them: contexts are made one
+    // at a time, before any thread calls GL through them (egl_context's documented rule).
+    std::mutex making;
+    unibuf_test::gate made[2];
     std::atomic<std::size_t> wrong{0};
     std::vector<std::string> errors(2), gl_errors(2), renderers(2);
     std::vector<std::thread> ts;
     for (std::size_t i = 0; i < 2; ++i)
         ts.emplace_back([&, i] {
             try {
+                std::unique_lock lk(making);
                 world w(2.0f + static_cast<float>(i));
                 renderers[i] = w.gpu.capabilities().renderer;
+                lk.unlock();
+                made[i].open();
                 if (!start.wait()) throw std::runtime_error("the start gate did not open");
                 wrong += workload(w, 2.0f + static_cast<float>(i), 10 * i);
                 gl_errors[i] = w.errors();
             } catch (const std::exception& e) {
                 errors[i] = e.what();
+                made[i].open();
             }
         });
-    start.open();
+    EXPECT_TRUE(made[0].wait() && made[1].wait()) << "a context was not made in time";
+    start.open();  // both contexts exist: now they work at the same time
     for (auto& t : ts) t.join();
     for (std::size_t i = 0; i < 2; ++i) {
         EXPECT_EQ(errors[i], "") << "context " << i;
@@ -128,9 +130,10 @@ TEST(GlContexts, ABufferOfOneContextIsRefusedByTheOtherBeforeAnyGlCall) {
     });
     std::thread tb([&] {
         try {
+            // B's context is made once A is idle (glad's pointers are process-wide, see above).
+            if (!a_ready.wait() || in_a == nullptr) throw std::runtime_error("thread A did not get ready");
             world w(3.0f);
             device_buffer<float, gl_backend> out(w.gpu, n), in_b(w.gpu, n);
-            if (!a_ready.wait() || in_a == nullptr) throw std::runtime_error("thread A did not get ready");
             const std::string label_a = unibuf::detail::backend_label(wa->gpu), label_b = unibuf::detail::backend_label(w.gpu);
             unibuf_test::expect_error([&] { (void)w.scale(*in_a, out); }, errc::invalid_argument,
                                       {"binding 0 lives on", label_a.c_str(), "the dispatch runs on", label_b.c_str()});
