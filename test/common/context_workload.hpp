@@ -4,6 +4,7 @@
 #pragma once
 
 #include <unibuf/async/pipeline.hpp>
+#include <unibuf/ops/conv2d/conv2d_desc.hpp>
 #include <unibuf/unibuf.hpp>
 
 #include <cstddef>
@@ -16,6 +17,16 @@ namespace unibuf_test {
 /// The input value `i` of data set `salt`.
 inline float context_value(std::size_t i, std::uint64_t salt) {
     return static_cast<float>((i * 13 + salt * 7) % 509) * 0.5f;
+}
+
+/// The device step of the workload: a 1x1 conv2d of one channel of side x side (out = w * in + b).
+inline unibuf::conv2d_desc scale_desc(std::uint32_t side) {
+    unibuf::conv2d_desc d;
+    d.c = d.k = 1;
+    d.h = d.w = side;
+    d.r = d.s = 1;
+    d.bias = true;
+    return d;
 }
 
 /// Runs the workload on `b` with buffers of `n` floats; `scaled(in, out)` submits out = scale * in

@@ -31,17 +31,9 @@ constexpr std::size_t n = std::size_t{side} * side;
 
 // out = scale * in: a 1x1 conv2d of one channel (the library's real operator), weight `scale`.
 struct scaler {
-    explicit scaler(vulkan_backend& b, float scale) : conv(b, desc()), weight(b, 1), bias(b, 1) {
+    explicit scaler(vulkan_backend& b, float scale) : conv(b, unibuf_test::scale_desc(side)), weight(b, 1), bias(b, 1) {
         weight.write(std::vector<float>{scale});
         bias.write(std::vector<float>{0.0f});
-    }
-    static conv2d_desc desc() {
-        conv2d_desc d;
-        d.c = d.k = 1;
-        d.h = d.w = side;
-        d.r = d.s = 1;
-        d.bias = true;
-        return d;
     }
     template <class In, class Out>
     vulkan_backend::fence operator()(In& in, Out& out) {
