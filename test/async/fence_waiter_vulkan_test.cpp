@@ -77,11 +77,15 @@ public:
     ~held_queue() {
         if (gates_ > 0) open(gates_);
         EXPECT_TRUE(b_->wait_idle());
+        // The hold batches are the test's own: no backend fence covers them, and the layer may not
+        // have retired them when the backend knows its own submissions complete (it can know that
+        // without asking the driver). vkQueueWaitIdle makes the layer see them done before the
+        // semaphore they wait for goes (else VUID-vkDestroySemaphore-semaphore-01137, seen under ThreadSanitizer).
         const auto& ctx = b_->context();
-        if (ctx.transfer_queue() && ctx.transfer_queue() != ctx.queue()) {
-            // The hold batch on the transfer queue is the test's own: no backend fence covers it.
+        {
             auto lock = b_->begin();
-            ctx.transfer_queue().waitIdle(ctx.dispatcher());
+            ctx.queue().waitIdle(ctx.dispatcher());
+            if (ctx.transfer_queue() && ctx.transfer_queue() != ctx.queue()) ctx.transfer_queue().waitIdle(ctx.dispatcher());
         }
         ctx.device().destroySemaphore(sem_, nullptr, ctx.dispatcher());
     }
@@ -159,7 +163,17 @@ private:
 };
 
 /// The waiter's `on_wait` hook: every value it waited for; gates opened at the first wait for
-/// `watch` and for `then`; and a parking spot (see `open_gate`).
+/// `watch` and for `then`; and a parking spot.
+///
+/// Gates open only while the waiter is parked here, outside any Vulkan call. The validation layer
+/// of Debian 12 (1.3.239) deadlocks a host vkSignalSemaphore of one thread against another
+/// thread's query of a queue that waits for that signal (vkGetSemaphoreCounterValue,
+/// vkWaitSemaphores, vkWaitForFences): the query, seeing the driver's new value before the
+/// layer recorded the signal, waits holding the lock the signal's record needs; after 10 s the
+/// layer reports UNASSIGNED-VkSemaphore-state-timeout. CI's ThreadSanitizer run hit it on the
+/// timeline path (the waiter's poll after its wait ended), as the VkFence fallback did before.
+/// The waiter reaches its hook after every driver wait (a wake, a completion or, on the
+/// fallback, a 2 ms slice), so `park_at` a value it is bound to wait for next stops it there.
 struct wait_log {
     explicit wait_log(std::uint64_t w, std::uint64_t t = 0) : watch(w), then(t) {}
     void operator()(std::uint64_t v) {
@@ -167,27 +181,34 @@ struct wait_log {
         values.push_back(v);
         if (v == watch) reached.open();
         if (v == then) reached_then.open();
-        if (park) {
-            parked = true;
+        if (park_value != 0 && park_value == v) {
+            const std::uint64_t go_now = go;
+            parked_at = v;
             cv.notify_all();
-            cv.wait(lk, [&] { return !park; });
-            parked = false;
+            cv.wait(lk, [&] { return go != go_now; });
         }
     }
     std::vector<std::uint64_t> seen() {
         std::lock_guard lk(m);
         return values;
     }
-    /// Stops the waiter thread at its next hook call, outside any Vulkan call; false after 10 s.
-    bool park_waiter() {
-        std::unique_lock lk(m);
-        park = true;
-        return cv.wait_for(lk, std::chrono::seconds(10), [&] { return parked; });
+    /// From now on the waiter stops at its first hook call for fence `v`.
+    void park_at(std::uint64_t v) {
+        std::lock_guard lk(m);
+        park_value = v;
     }
-    void release_waiter() {
+    /// True once the waiter is parked; false after 10 s.
+    bool wait_parked() {
+        std::unique_lock lk(m);
+        return cv.wait_for(lk, std::chrono::seconds(10), [&] { return parked_at != 0; });
+    }
+    /// Lets a parked waiter go on; it stops next at fence `next` (0: nowhere).
+    void release(std::uint64_t next = 0) {
         {
             std::lock_guard lk(m);
-            park = false;
+            park_value = next;
+            parked_at = 0;
+            ++go;
         }
         cv.notify_all();
     }
@@ -197,25 +218,15 @@ struct wait_log {
     std::mutex m;
     std::condition_variable cv;
     std::vector<std::uint64_t> values;
-    bool park = false, parked = false;
+    std::uint64_t park_value = 0, parked_at = 0, go = 0;
 };
 
-/// Opens `h`'s gate `g` while a waiter (logging to `log`) runs. On the VkFence fallback the
-/// waiter's thread is parked in its hook meanwhile: the validation layer of Debian 12 (1.3.239)
-/// deadlocks a vkWaitForFences of one thread against a vkSignalSemaphore of another while a
-/// queue batch waits for that host signal (the layer's queue thread waits for the signal holding
-/// up the fence wait, which holds the lock the signal needs; 10 s, then
-/// UNASSIGNED-VkSemaphore-state-timeout). The fallback waiter waits in 2 ms slices, so it reaches
-/// its hook at once. The timeline path's vkWaitSemaphores does not hold the layer up that way.
-void open_gate(vulkan_backend& b, held_queue& h, std::uint64_t g, wait_log& log) {
-    if (b.uses_timeline()) {
-        h.open(g);
-        return;
-    }
-    ASSERT_TRUE(log.park_waiter()) << "the fallback waiter did not reach its hook within 10 s";
-    h.open(g);
-    log.release_waiter();
-}
+/// Declared after the waiter: a failing assertion never leaves the waiter parked for its
+/// destructor to join.
+struct unpark_at_exit {
+    wait_log& log;
+    ~unpark_at_exit() { log.release(); }
+};
 
 /// A waiter whose driver waits only a wake (or the fence) can end (timeline path); 2 ms slices on
 /// the VkFence fallback.
@@ -262,25 +273,31 @@ TYPED_TEST(FenceWaiter, ASmallerValueAwaitedLaterBecomesTheWaitWhileAFarOneIsHel
     wait_log log(far.value, mid.value);
     called far_cb(b, far), mid_cb(b, mid);  // before the waiter: its thread is joined before they go
     vulkan_fence_waiter waiter(b, long_waits(log));
+    const unpark_at_exit unpark{log};
     EXPECT_EQ(waiter.wakes_early(), b.uses_timeline());
     waiter.notify_when_complete(far, far_cb.fn());
     ASSERT_TRUE(log.reached.wait()) << "the waiter never waited for fence " << far.value;
 
+    log.park_at(mid.value);  // gate 1 opens while the waiter is parked there (see wait_log)
     waiter.notify_when_complete(mid, mid_cb.fn());  // smaller than the value being waited for
     EXPECT_EQ(waiter.wakes(), b.uses_timeline() ? 1u : 0u);
     ASSERT_TRUE(log.reached_then.wait()) << "the waiter never went on to fence " << mid.value;
+    ASSERT_TRUE(log.wait_parked()) << "the waiter did not stop at its wait for fence " << mid.value;
     EXPECT_FALSE(b.is_complete(mid)) << "gate 1 is closed";
     EXPECT_EQ(waiter.pending(), 2u);
     EXPECT_EQ(mid_cb.count.load(), 0);
 
-    open_gate(b, h, gate1, log);
+    h.open(gate1);
+    log.release(far.value);  // it serves fence mid, then stops at its wait for far
     ASSERT_TRUE(mid_cb.done.wait()) << "fence " << mid.value << " completed but its waiter was not called";
     EXPECT_FALSE(mid_cb.error);
     EXPECT_TRUE(mid_cb.complete_then);
     EXPECT_EQ(far_cb.count.load(), 0);
+    ASSERT_TRUE(log.wait_parked()) << "the waiter did not go back to fence " << far.value;
     EXPECT_FALSE(b.is_complete(far)) << "gate 2 is closed";
 
-    open_gate(b, h, gate2, log);
+    h.open(gate2);
+    log.release();
     ASSERT_TRUE(far_cb.done.wait());
     EXPECT_FALSE(far_cb.error);
     EXPECT_TRUE(far_cb.complete_then);
@@ -313,6 +330,8 @@ TYPED_TEST(FenceWaiter, ManyThreadsRegisterWhileTheWaiterWaits) {
     std::atomic<std::size_t> total{0};
     gate all_called;
     vulkan_fence_waiter waiter(b, long_waits(log));  // after what its callbacks touch: joined before they go
+    const unpark_at_exit unpark{log};
+    log.park_at(fs.front().value);  // the smallest: whatever the order, the waiter gets to it and stops
     std::latch start(static_cast<std::ptrdiff_t>(threads));
     std::vector<std::thread> ts;
     for (std::size_t t = 0; t < threads; ++t)
@@ -333,7 +352,9 @@ TYPED_TEST(FenceWaiter, ManyThreadsRegisterWhileTheWaiterWaits) {
     EXPECT_EQ(waiter.pending(), threads * n) << "nothing can complete while the gate is closed";
     EXPECT_LE(waiter.wakes(), threads * n);
 
-    open_gate(b, h, held, log);
+    ASSERT_TRUE(log.wait_parked()) << "the waiter did not stop at its wait for fence " << fs.front().value;
+    h.open(held);  // while the waiter is parked (see wait_log)
+    log.release();
     ASSERT_TRUE(all_called.wait()) << total.load() << " of " << threads * n << " callbacks called";
     EXPECT_EQ(late.load(), 0);
     for (std::size_t k = 0; k < calls.size(); ++k) EXPECT_EQ(calls[k].load(), 1) << "thread " << k / n << ", fence " << k % n;
