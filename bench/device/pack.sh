@@ -19,7 +19,8 @@ for b in test/vulkan/unibuf_vulkan_tests test/vulkan/unibuf_vulkan_behaviour_tes
          bench/vulkan/unibuf_vulkan_bench bench/opengl/unibuf-bench-opengl bench/pool/unibuf-bench-pool \
          example/vulkan/unibuf-info test/conv2d/unibuf_conv2d_vulkan_tests test/conv2d/unibuf_conv2d_opengl_tests \
          bench/conv2d/unibuf_conv2d_bench bench/async/unibuf_pipeline_bench \
-         test/async/unibuf_async_vulkan_tests test/async/unibuf_async_opengl_tests example/unibuf-pipeline-demo; do
+         test/async/unibuf_async_vulkan_tests test/async/unibuf_async_opengl_tests example/unibuf-pipeline-demo \
+         example/unibuf-soak; do
   if [ -x "$build/$b" ]; then
     cp "$build/$b" .devrun/bin/ && strip ".devrun/bin/$(basename "$b")"
   else

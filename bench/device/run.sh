@@ -18,6 +18,10 @@
 #             with its PCIe bound (not in the default list)
 #   demo      the main demo (unibuf-pipeline-demo) at its GPU default, 1920x1080, on Vulkan and OpenGL
 #             with validation; its log and the Vulkan run's PNG images come back (not in the default list)
+#   soak      the issue-15 soak (unibuf-soak) on Vulkan for UNIBUF_SOAK_SECONDS (default 1200, the
+#             issue's 20 minutes; warm-up UNIBUF_SOAK_WARMUP, default 120) at UNIBUF_SOAK_SIZE
+#             (default 1280x720), without validation; soak.csv and soak.txt are written straight
+#             into $OUT, so a run cut short still returns every interval it printed (not in the default list)
 # Results: one folder ${OUT:-./out}/ with machine.txt (device, driver, CPU, date, commit),
 # summary.txt and results.tar.gz (every suite's JSON and logs), so that at most three files come back.
 set -uo pipefail
@@ -102,7 +106,12 @@ for s in "${suites[@]}"; do
                 note "demo: $b rc=$? $(tr '\r' '\n' < "$work/demo-$b.txt" | grep -E 'frames|verified' | tail -2 | tr '\n' ' ')"
               done
               cp "$work/demo-vulkan/pipeline-demo.png" "$OUT/" 2>/dev/null || true ;;
-    *) note "unknown suite '$s' (known: tests vulkan opengl pool producer stream conv2d copy pipeline demo)" ;;
+    soak)     secs=${UNIBUF_SOAK_SECONDS:-1200}
+              timeout $((secs + 120)) "$R/bin/unibuf-soak" --backend vulkan --seconds "$secs" \
+                --warmup "${UNIBUF_SOAK_WARMUP:-120}" --interval "${UNIBUF_SOAK_INTERVAL:-10}" \
+                --size "${UNIBUF_SOAK_SIZE:-1280x720}" --csv "$OUT/soak.csv" > "$OUT/soak.txt" 2>&1
+              note "soak: unibuf-soak $secs s rc=$? $(tail -1 "$OUT/soak.txt")" ;;
+    *) note "unknown suite '$s' (known: tests vulkan opengl pool producer stream conv2d copy pipeline demo soak)" ;;
   esac
 done
 cp "$OUT/machine.txt" "$work/"
