@@ -4,7 +4,9 @@
 // device at the N-th submission. Variants: placements as decided on one queue, and every placement
 // staged (`selection_thresholds::force_staging`) with two queues (`emulate_transfer_queue`, copies
 // of at least 1 KiB split over both: `copy_queue::both`), so that the cross-queue semaphore waits
-// and the split submissions are walked too.
+// and the split submissions are walked too. Both again on the VkFence fallback
+// (`options::use_timeline = false`, as on a device without timeline semaphores): its fences,
+// its waits in slices and its cross-queue binary semaphores are other code.
 //
 // One validated context for the process (its messenger collects every message); each N adopts its
 // device into a fresh backend, so that a message emitted while that backend is destroyed (a
@@ -55,9 +57,11 @@ vulkan_context adopted_context() {
     return vulkan_context::adopt(e);
 }
 
-struct vulkan_walk_env {
+template <bool Timeline>
+struct basic_vulkan_walk_env {
     using backend = vulkan_backend;
-    static constexpr const char* variant_name[2] = {"as_decided", "staged_two_queues"};
+    static constexpr const char* variant_name[2] = {Timeline ? "as_decided" : "vkfence_as_decided",
+                                                    Timeline ? "staged_two_queues" : "vkfence_staged_two_queues"};
     static constexpr std::size_t scale = 1;
 
     // Destruction order: waiter and workers, kernel, then the backend.
@@ -66,12 +70,13 @@ struct vulkan_walk_env {
     std::optional<thread_pool> workers_;  // made for the pipeline only (no extra threads elsewhere)
     std::optional<vulkan_fence_waiter> waiter_;
 
-    vulkan_walk_env(std::shared_ptr<fault_injector> f, bool staged)
+    basic_vulkan_walk_env(std::shared_ptr<fault_injector> f, bool staged)
         : backend_(adopted_context(), make_options(std::move(f), staged)),
           kernel_(backend_, kernels::fault_walk_twice_spv, 2, 0) {}
     static vulkan_backend::options make_options(std::shared_ptr<fault_injector> f, bool staged) {
         vulkan_backend::options o;
         o.faults = std::move(f);
+        o.use_timeline = Timeline;
         o.thresholds.force_staging = staged;
         if (staged) {
             o.emulate_transfer_queue = true;
@@ -115,6 +120,9 @@ struct vulkan_walk_env {
     }
 };
 
+using vulkan_walk_env = basic_vulkan_walk_env<true>;
+using vulkan_fence_walk_env = basic_vulkan_walk_env<false>;
+
 class VulkanFaultWalk : public ::testing::TestWithParam<walk_param> {};
 
 TEST_P(VulkanFaultWalk, EveryInjectedFailureIsCleanAndTheWalkEnds) {
@@ -123,6 +131,15 @@ TEST_P(VulkanFaultWalk, EveryInjectedFailureIsCleanAndTheWalkEnds) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Vulkan, VulkanFaultWalk, walk_params(), walk_name<vulkan_walk_env>);
+
+class VulkanFenceFaultWalk : public ::testing::TestWithParam<walk_param> {};
+
+TEST_P(VulkanFenceFaultWalk, EveryInjectedFailureIsCleanAndTheWalkEnds) {
+    const auto [index, point, staged] = GetParam();
+    walk_and_report<vulkan_fence_walk_env>(index, point, staged);
+}
+
+INSTANTIATE_TEST_SUITE_P(VulkanVkFence, VulkanFenceFaultWalk, walk_params(), walk_name<vulkan_fence_walk_env>);
 
 // The lost device refuses every later submission and every wait for work not complete, names the
 // call, and the backend still goes away cleanly (validation silent: it waited for the real device).
