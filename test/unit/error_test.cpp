@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <exception>
+#include <stdexcept>
 #include <string>
+#include <system_error>
+#include <utility>
 
 TEST(Errors, CategoryNamesEveryCode) {
     const auto& cat = unibuf::error_category();
@@ -41,4 +45,33 @@ TEST(Errors, SizeMessagesNameTheElementsAskedForAndTheElementSize) {
     std::uint64_t bytes = 0;
     EXPECT_TRUE(unibuf::detail::checked_mul(most, 24, bytes));
     EXPECT_FALSE(unibuf::detail::checked_mul(most + 1, 24, bytes));
+}
+
+// own_copy: a new exception object with the same code and the same what() (not the code's
+// message twice); other exceptions and none are handed back as they are.
+TEST(Errors, OwnCopyIsANewObjectWithTheSameCodeAndMessage) {
+    std::exception_ptr original;
+    try {
+        unibuf::throw_error(unibuf::errc::device_lost, "vkQueueSubmit: the device was lost");
+    } catch (...) {
+        original = std::current_exception();
+    }
+    const std::exception_ptr copy = unibuf::detail::own_copy(original);
+    ASSERT_TRUE(copy);
+    EXPECT_NE(copy, original) << "a new exception object";
+    auto text = [](const std::exception_ptr& e) -> std::pair<std::error_code, std::string> {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::system_error& s) {
+            return {s.code(), s.what()};
+        }
+    };
+    const auto [code, what] = text(copy);
+    EXPECT_EQ(code, unibuf::make_error_code(unibuf::errc::device_lost));
+    EXPECT_EQ(what, text(original).second);
+    EXPECT_EQ(what.find("device lost: device lost"), std::string::npos) << what;
+
+    const std::exception_ptr other = std::make_exception_ptr(std::runtime_error("not a system_error"));
+    EXPECT_EQ(unibuf::detail::own_copy(other), other);
+    EXPECT_FALSE(unibuf::detail::own_copy(nullptr));
 }

@@ -132,7 +132,11 @@ public:
             case detail::wait_outcome::cancelled:
                 throw_cancelled("unibuf: when_complete: the wait for " + detail::fence_text(fence_) +
                                 " was cancelled (stop requested)");
-            case detail::wait_outcome::failed: std::rethrow_exception(state_->error);
+            case detail::wait_outcome::failed:
+                // Taken out of the shared state: the exception object then goes with this thread
+                // alone (the notifier's thread may drop the state's last reference later; see
+                // detail::own_copy for why that matters to ThreadSanitizer).
+                std::rethrow_exception(std::exchange(state_->error, nullptr));
         }
     }
 

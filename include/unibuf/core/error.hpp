@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -113,6 +114,32 @@ template <class F>
     f();
 #endif
     return {};
+}
+
+/// @brief A new exception object equal to the `std::system_error` in `e` (same code, same
+/// `what()`, its own message string), or `e` itself for any other exception or none. For handing
+/// one error to several threads: an exception object shared through `std::exception_ptr` is freed
+/// by whichever thread drops the last reference, ordered only by atomics inside libstdc++.so,
+/// which ThreadSanitizer does not see (it reports the free as racing with another thread's read
+/// of the message); with one object per receiver, each is read and freed along one hand-off.
+[[nodiscard]] inline std::exception_ptr own_copy(const std::exception_ptr& e) {
+#if UNIBUF_EXCEPTIONS
+    if (!e) return e;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::system_error& s) {
+        // what() is the message given plus ": " and the code's message: given back without it.
+        std::string w = s.what();
+        const std::string tail = ": " + s.code().message();
+        if (w.size() >= tail.size() && w.compare(w.size() - tail.size(), tail.size(), tail) == 0)
+            w.resize(w.size() - tail.size());
+        return std::make_exception_ptr(std::system_error(s.code(), w));
+    } catch (...) {
+        return e;
+    }
+#else
+    return e;
+#endif
 }
 } // namespace detail
 

@@ -200,7 +200,11 @@ private:
                 pending_.erase(pending_.begin());
             }
             lk.unlock();
-            for (auto& fn : ready) fn(error);
+            // Each callback gets its own exception object (detail::own_copy), handed over by move:
+            // the waiter thread keeps no reference to what another thread reads.
+            for (auto& fn : ready) fn(detail::own_copy(error));
+            error = nullptr;
+            ready.clear();
             lk.lock();
         }
     }
