@@ -75,3 +75,10 @@ TEST(Errors, OwnCopyIsANewObjectWithTheSameCodeAndMessage) {
     EXPECT_EQ(unibuf::detail::own_copy(other), other);
     EXPECT_FALSE(unibuf::detail::own_copy(nullptr));
 }
+
+TEST(Errors, MessageOfIsTheMessageTheErrorWasMadeWith) {
+    const std::system_error made(unibuf::make_error_code(unibuf::errc::timeout), "the wait for fence 3");
+    EXPECT_EQ(unibuf::detail::message_of(made), "the wait for fence 3");
+    const std::system_error bare(unibuf::make_error_code(unibuf::errc::timeout));
+    EXPECT_EQ(unibuf::detail::message_of(bare), bare.what()) << "no message given: what() as it is";
+}

@@ -577,10 +577,10 @@ private:
     [[nodiscard]] bool stop_cancellation(const std::system_error& e) const noexcept {
         return is_cancelled(e) && stopping_.load();
     }
-    // A library error of `stage` at frame `k`, with its code kept.
+    // A library error of `stage` at frame `k`, with its code kept (and its message said once).
     static std::exception_ptr named(const std::system_error& e, const char* stage, std::uint64_t k) {
         return std::make_exception_ptr(std::system_error(e.code(), std::string("unibuf: pipeline: frame ") + std::to_string(k) +
-                                                                       ", " + stage + ": " + e.what()));
+                                                                       ", " + stage + ": " + detail::message_of(e)));
     }
 
     static std::int64_t ns_since(clock::time_point t) {

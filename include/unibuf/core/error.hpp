@@ -116,6 +116,18 @@ template <class F>
     return {};
 }
 
+/// @brief The message `s` was made with: `what()` less the ": " and code message that
+/// `std::system_error` appends (all of `what()` where that tail is absent). For a message that
+/// quotes another error and is itself a `std::system_error` with the same code, so that the code's
+/// message is said once.
+[[nodiscard]] inline std::string message_of(const std::system_error& s) {
+    std::string w = s.what();
+    const std::string tail = ": " + s.code().message();
+    if (w.size() >= tail.size() && w.compare(w.size() - tail.size(), tail.size(), tail) == 0)
+        w.resize(w.size() - tail.size());
+    return w;
+}
+
 /// @brief A new exception object equal to the `std::system_error` in `e` (same code, same
 /// `what()`, its own message string), or `e` itself for any other exception or none. For handing
 /// one error to several threads: an exception object shared through `std::exception_ptr` is freed
@@ -128,12 +140,7 @@ template <class F>
     try {
         std::rethrow_exception(e);
     } catch (const std::system_error& s) {
-        // what() is the message given plus ": " and the code's message: given back without it.
-        std::string w = s.what();
-        const std::string tail = ": " + s.code().message();
-        if (w.size() >= tail.size() && w.compare(w.size() - tail.size(), tail.size(), tail) == 0)
-            w.resize(w.size() - tail.size());
-        return std::make_exception_ptr(std::system_error(s.code(), w));
+        return std::make_exception_ptr(std::system_error(s.code(), message_of(s)));
     } catch (...) {
         return e;
     }
