@@ -220,7 +220,11 @@ private:
                     fences_.pop_front();
                 }
                 lk.unlock();
-                for (auto& fn : ready) fn(error);
+                // Each callback gets its own exception object, and this thread keeps none
+                // (detail::own_copy says why).
+                for (auto& fn : ready) fn(detail::own_copy(error));
+                error = nullptr;
+                ready.clear();
                 lk.lock();
                 continue;
             }
