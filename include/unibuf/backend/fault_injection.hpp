@@ -119,6 +119,16 @@ public:
         return "unibuf: " + std::string(backend) + ": injected fault: " + std::string(to_string(p)) + " call #" +
                std::to_string(n);
     }
+    /// @brief Counts one call of kind `p` on `f` (null: no injector, nothing counted); when it is
+    /// the armed one, the message of its failure, `describe(backend, p, n) + " (" + what() + ")"`,
+    /// else an empty string (`what` is called only then). The one place where the backends'
+    /// injected failures get their words.
+    template <class What>
+    [[nodiscard]] static std::string failure(fault_injector* f, std::string_view backend, fault_point p, What&& what) {
+        std::uint64_t n = 0;
+        if (f == nullptr || !f->hit(p, &n)) return {};
+        return describe(backend, p, n) + " (" + std::string(what()) + ")";
+    }
 
 private:
     struct counter {

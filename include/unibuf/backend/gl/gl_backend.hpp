@@ -393,10 +393,8 @@ private:
     // injected failure naming the call and `what()` was asked.
     template <class What>
     void inject(fault_point p, What&& what) const {
-        if (!opt_.faults) return;
-        std::uint64_t call = 0;
-        if (opt_.faults->hit(p, &call))
-            throw_error(errc::out_of_memory, fault_injector::describe("gl_backend", p, call) + " (" + what() + ")");
+        if (std::string m = fault_injector::failure(opt_.faults.get(), "gl_backend", p, what); !m.empty())
+            throw_error(errc::out_of_memory, m);
     }
 
     // Before a submission (dispatch, copy, staging copy) issues any GL command: refused on a lost
@@ -405,15 +403,14 @@ private:
     void inject_submit(const char* what) {
         require_context(what);
         if (!opt_.faults) return;
-        std::uint64_t call = 0;
-        if (opt_.faults->hit(fault_point::submit, &call))
-            throw_error(errc::out_of_memory, fault_injector::describe("gl_backend", fault_point::submit, call) + " (" +
-                                                 what + "; nothing was issued)");
-        if (opt_.faults->hit(fault_point::device_lost, &call)) {
+        if (std::string m = fault_injector::failure(opt_.faults.get(), "gl_backend", fault_point::submit,
+                                                    [&] { return std::string(what) + "; nothing was issued"; });
+            !m.empty())
+            throw_error(errc::out_of_memory, m);
+        if (std::string m = fault_injector::failure(opt_.faults.get(), "gl_backend", fault_point::device_lost, [&] { return what; });
+            !m.empty()) {
             lost_.store(true, std::memory_order_release);
-            throw_error(errc::device_lost, fault_injector::describe("gl_backend", fault_point::device_lost, call) +
-                                               " (" + what + "): the device was lost (as GL_CONTEXT_LOST); every "
-                                               "later call fails");
+            throw_error(errc::device_lost, m + ": the device was lost (as GL_CONTEXT_LOST); every later call fails");
         }
     }
 
@@ -605,11 +602,13 @@ private:
     // True (and ec, why set) when options::faults fails this `call` of kind `p` (allocate:
     // out_of_memory, map: mapping_failed), before it is made.
     bool injected(const char* call, fault_point p, std::uint64_t bytes, std::error_code& ec, std::string& why) const {
-        std::uint64_t n = 0;
-        if (!opt_.faults || !opt_.faults->hit(p, &n)) return false;
+        std::string m = fault_injector::failure(opt_.faults.get(), "gl_backend", p, [&] {
+            return call + (" of " + std::to_string(bytes) + " bytes, as ") +
+                   (p == fault_point::map ? "a null mapping" : "GL_OUT_OF_MEMORY");
+        });
+        if (m.empty()) return false;
         ec = p == fault_point::map ? errc::mapping_failed : errc::out_of_memory;
-        why = fault_injector::describe("gl_backend", p, n) + " (" + call + " of " + std::to_string(bytes) + " bytes, as " +
-              (p == fault_point::map ? "a null mapping" : "GL_OUT_OF_MEMORY") + ")";
+        why = std::move(m);
         return true;
     }
 

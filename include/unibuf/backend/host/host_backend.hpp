@@ -400,10 +400,11 @@ private:
             why = "unibuf: host_backend: an allocation of 0 bytes was requested; buffers need at least one element";
             return a;
         }
-        if (std::uint64_t call = 0; opt_.faults && opt_.faults->hit(fault_point::allocate, &call)) {
+        if (std::string m = fault_injector::failure(opt_.faults.get(), "host_backend", fault_point::allocate,
+                                                    [&] { return "an allocation of " + std::to_string(req.size_bytes) + " bytes"; });
+            !m.empty()) {
             ec = errc::out_of_memory;
-            why = fault_injector::describe("host_backend", fault_point::allocate, call) + " (an allocation of " +
-                  std::to_string(req.size_bytes) + " bytes)";
+            why = std::move(m);
             return a;
         }
         a.report_ = decide(req);
@@ -437,9 +438,11 @@ private:
             why = "unibuf: host_backend: the system could not provide " + asked;
             return allocation{};  // `a` returns its reservation on destruction
         }
-        if (std::uint64_t call = 0; opt_.faults && opt_.faults->hit(fault_point::map, &call)) {
+        if (std::string m = fault_injector::failure(opt_.faults.get(), "host_backend", fault_point::map,
+                                                    [&] { return "the host view of " + asked; });
+            !m.empty()) {
             ec = errc::mapping_failed;
-            why = fault_injector::describe("host_backend", fault_point::map, call) + " (the host view of " + asked + ")";
+            why = std::move(m);
             return allocation{};  // `a` returns its reservation on destruction
         }
         return a;
@@ -486,14 +489,13 @@ private:
         if (lost_.load(std::memory_order_acquire) && p == fault_point::submit)
             throw_error(errc::device_lost, "unibuf: host_backend: " + what() + ": the device was lost (injected fault)");
         if (!opt_.faults) return;
-        std::uint64_t call = 0;
-        if (opt_.faults->hit(p, &call))
-            throw_error(errc::out_of_memory, fault_injector::describe("host_backend", p, call) + " (" + what() + ")");
-        if (p == fault_point::submit && opt_.faults->hit(fault_point::device_lost, &call)) {
+        if (std::string m = fault_injector::failure(opt_.faults.get(), "host_backend", p, what); !m.empty())
+            throw_error(errc::out_of_memory, m);
+        if (p != fault_point::submit) return;
+        if (std::string m = fault_injector::failure(opt_.faults.get(), "host_backend", fault_point::device_lost, what);
+            !m.empty()) {
             lose_device();
-            throw_error(errc::device_lost,
-                        fault_injector::describe("host_backend", fault_point::device_lost, call) + " (" + what() +
-                            "): the device is lost; every later submission fails");
+            throw_error(errc::device_lost, m + ": the device is lost; every later submission fails");
         }
     }
 

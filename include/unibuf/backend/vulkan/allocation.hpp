@@ -336,12 +336,11 @@ private:
     // Step 3: maps the host part persistently and counts the bytes against their heaps.
     vk::Result map_and_count_locked(vulkan_allocation& a, std::string& injected) {
         a.host_coherent_ = a.report_.host_coherent;
-        if (std::uint64_t call = 0; settings_.faults && settings_.faults->hit(fault_point::map, &call)) {
-            injected = fault_injector::describe("vulkan", fault_point::map, call) + " (vkMapMemory of " +
-                       std::to_string(a.size_) + " bytes, memory type " + std::to_string(a.host_part().type) +
-                       ", as VK_ERROR_MEMORY_MAP_FAILED)";
-            return vk::Result::eErrorMemoryMapFailed;
-        }
+        injected = fault_injector::failure(settings_.faults.get(), "vulkan", fault_point::map, [&] {
+            return "vkMapMemory of " + std::to_string(a.size_) + " bytes, memory type " +
+                   std::to_string(a.host_part().type) + ", as VK_ERROR_MEMORY_MAP_FAILED";
+        });
+        if (!injected.empty()) return vk::Result::eErrorMemoryMapFailed;
         void* ptr = nullptr;
         const vk::Result r = dev().mapMemory(a.host_part().memory, 0, VK_WHOLE_SIZE, vk::MemoryMapFlags{}, &ptr, d());
         a.host_ = static_cast<std::byte*>(ptr);
@@ -380,10 +379,11 @@ private:
             const std::uint64_t atom = std::max<std::uint64_t>(1, caps().non_coherent_atom);
             if (!checked_align_up(mr.size, atom, bytes)) return vk::Result::eErrorOutOfDeviceMemory;
         }
-        if (std::uint64_t call = 0; settings_.faults && settings_.faults->hit(fault_point::allocate, &call)) {
-            injected = fault_injector::describe("vulkan", fault_point::allocate, call) + " (vkAllocateMemory of " +
-                       std::to_string(bytes) + " bytes, memory type " + std::to_string(type) +
-                       ", as VK_ERROR_OUT_OF_DEVICE_MEMORY)";
+        injected = fault_injector::failure(settings_.faults.get(), "vulkan", fault_point::allocate, [&] {
+            return "vkAllocateMemory of " + std::to_string(bytes) + " bytes, memory type " + std::to_string(type) +
+                   ", as VK_ERROR_OUT_OF_DEVICE_MEMORY";
+        });
+        if (!injected.empty()) {
             p.memory = vk::DeviceMemory{};
             return vk::Result::eErrorOutOfDeviceMemory;
         }

@@ -819,19 +819,14 @@ private:
             return vk::Result::eErrorDeviceLost;
         }
         if (!faults_) return vk::Result::eSuccess;
-        std::uint64_t call = 0;
-        if (faults_->hit(fault_point::submit, &call)) {
-            why = fault_injector::describe("vulkan", fault_point::submit, call) + " (" + asked() +
-                  ", as VK_ERROR_OUT_OF_DEVICE_MEMORY; nothing was submitted)";
-            return vk::Result::eErrorOutOfDeviceMemory;
-        }
-        if (faults_->hit(fault_point::device_lost, &call)) {
-            lost_.store(true, std::memory_order_release);
-            why = fault_injector::describe("vulkan", fault_point::device_lost, call) + " (" + asked() +
-                  "): VK_ERROR_DEVICE_LOST; the device was lost, every later submission fails";
-            return vk::Result::eErrorDeviceLost;
-        }
-        return vk::Result::eSuccess;
+        why = fault_injector::failure(faults_.get(), "vulkan", fault_point::submit,
+                                      [&] { return asked() + ", as VK_ERROR_OUT_OF_DEVICE_MEMORY; nothing was submitted"; });
+        if (!why.empty()) return vk::Result::eErrorOutOfDeviceMemory;
+        why = fault_injector::failure(faults_.get(), "vulkan", fault_point::device_lost, asked);
+        if (why.empty()) return vk::Result::eSuccess;
+        lost_.store(true, std::memory_order_release);
+        why += ": VK_ERROR_DEVICE_LOST; the device was lost, every later submission fails";
+        return vk::Result::eErrorDeviceLost;
     }
 
     // ---- waiting ----------------------------------------------------------------------------

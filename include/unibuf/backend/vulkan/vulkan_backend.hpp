@@ -384,12 +384,12 @@ private:
     // options::faults at every flush and invalidate (before any Vulkan call): errc::out_of_memory
     // as vkFlush/InvalidateMappedMemoryRanges or the staging copy's vkQueueSubmit may fail.
     void inject_flush(const char* what, std::uint64_t off, std::uint64_t n) const {
-        if (!opt_.faults) return;
-        std::uint64_t call = 0;
-        if (opt_.faults->hit(fault_point::flush, &call))
-            throw_error(errc::out_of_memory, fault_injector::describe("vulkan", fault_point::flush, call) + " (" + what +
-                                                 " of bytes [" + std::to_string(off) + ", +" + std::to_string(n) +
-                                                 "), as VK_ERROR_OUT_OF_DEVICE_MEMORY)");
+        if (std::string m = fault_injector::failure(opt_.faults.get(), "vulkan", fault_point::flush, [&] {
+                return what + (" of bytes [" + std::to_string(off) + ", +" + std::to_string(n) +
+                               "), as VK_ERROR_OUT_OF_DEVICE_MEMORY");
+            });
+            !m.empty())
+            throw_error(errc::out_of_memory, m);
     }
 
     // Declared in destruction order: the allocator and the timeline go before the context's device.
